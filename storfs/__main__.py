@@ -1,0 +1,5 @@
+import sys
+
+from storfs.cli import main
+
+sys.exit(main())

@@ -1,0 +1,41 @@
+"""The FUSE binding: mfusepy on libfuse 3, with attributes handed over in readdir (readdirplus)."""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+
+# mfusepy picks libfuse 2 when both are installed; readdirplus needs libfuse 3.
+if "FUSE_LIBRARY_NAME" not in os.environ and ctypes.util.find_library("fuse3"):
+    os.environ["FUSE_LIBRARY_NAME"] = "fuse3"
+
+import mfusepy  # noqa: E402
+
+FUSE_READDIR_PLUS = 1  # bit 0 of readdir's flags: the kernel wants attributes
+FUSE_FILL_DIR_PLUS = 2  # filler flag: the attributes we pass are complete
+
+LIBFUSE_MAJOR: int = mfusepy.fuse_version_major
+Operations = mfusepy.Operations
+ENOATTR: int = mfusepy.ENOATTR
+
+
+class PlusFUSE(mfusepy.FUSE):
+    """mfusepy.FUSE whose libfuse 3 readdir fills full attributes when the kernel asks.
+
+    With them the kernel needs no LOOKUP/GETATTR per entry, so `ls -l` of N entries costs a few
+    upcalls instead of N. Offsets must be non-zero and increasing (libfuse < 3.17.1 drops the
+    attributes of entries at offset 0); `Operations.readdir_with_offset` guarantees that.
+    """
+
+    def readdir_fuse_3(self, path, buf, filler, offset, fip, flags):  # type: ignore[no-untyped-def]
+        if not flags & FUSE_READDIR_PLUS:
+            return self._readdir(path, buf, filler, offset, fip)
+        decoded = None if path is None else path.decode(self.encoding, self.errors)
+        items = self.operations.readdir_with_offset(decoded, offset, fip.contents.fh)
+        for name, attrs, next_offset in items:
+            st = mfusepy.c_stat()
+            mfusepy.set_st_attrs(st, attrs, use_ns=self.use_ns)
+            plus = 0 if name in (".", "..") else FUSE_FILL_DIR_PLUS
+            if filler(buf, name.encode(self.encoding, self.errors), st, next_offset, plus) != 0:
+                break
+        return 0

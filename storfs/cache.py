@@ -1,0 +1,79 @@
+"""ListingCache: which listings are fresh, bounded by a total entry count."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from cachetools import TLRUCache
+
+from storfs.entry import Page
+from storfs.listing import Listing
+from storfs.providers.base import ListingKey
+
+
+class ListingCache:
+    """Fresh listings by key: a listing expires `ttl` seconds after its first page was asked for.
+
+    The size of a listing is its entry count, so `max_entries` bounds memory; the least recently
+    used listings go first. A listing evicted while a directory handle reads it lives on for that
+    handle. Thread-safe: one lock guards the cachetools structure (which is not).
+    """
+
+    def __init__(self, ttl: float, max_entries: int, timer: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.timer = timer
+        self._lock = threading.Lock()
+        self._listings: TLRUCache[ListingKey, Listing] = TLRUCache(
+            maxsize=max_entries,
+            ttu=lambda _key, listing, _now: listing.born + ttl,
+            timer=timer,
+            getsizeof=lambda listing: max(1, len(listing)),
+        )
+
+    def listing(self, key: ListingKey, fetch: Callable[[str | None], Page], label: str) -> Listing:
+        """The fresh listing for `key`, or a new empty one that will fetch with `fetch`."""
+        with self._lock:
+            listing = self._listings.get(key)
+            if listing is None:
+                listing = Listing(label, fetch, born=self.timer())
+                listing.on_grow = self._regrow(key)
+                self._store(key, listing)
+            return listing
+
+    def cached(self, key: ListingKey) -> Listing | None:
+        with self._lock:
+            return self._listings.get(key)
+
+    def invalidate(self, match: Callable[[ListingKey], bool] = lambda _key: True) -> int:
+        """Drop every listing whose key matches; return how many were dropped."""
+        with self._lock:
+            doomed = [key for key in list(self._listings.keys()) if match(key)]
+            for key in doomed:
+                self._listings.pop(key, None)
+            return len(doomed)
+
+    def __iter__(self) -> Iterator[ListingKey]:
+        with self._lock:
+            return iter(list(self._listings.keys()))
+
+    @property
+    def entries(self) -> int:
+        with self._lock:
+            return int(self._listings.currsize)
+
+    def _regrow(self, key: ListingKey) -> Callable[[Listing], None]:
+        def regrow(listing: Listing) -> None:
+            # cachetools sizes an item when it is stored: store it again so its size is current.
+            with self._lock:
+                if self._listings.get(key) is listing:
+                    self._store(key, listing)
+
+        return regrow
+
+    def _store(self, key: ListingKey, listing: Listing) -> None:
+        try:
+            self._listings[key] = listing
+        except ValueError:  # a single listing larger than max_entries: serve it uncached
+            self._listings.pop(key, None)

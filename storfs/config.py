@@ -1,0 +1,159 @@
+"""Configuration: TOML tables `[<provider>.<account>]`, `[cache]` and `[http]`, validated up front."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from storfs.errors import ConfigError
+from storfs.names import unusable_reason
+from storfs.providers import PROVIDERS, Provider
+from storfs.transport import HttpSettings
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    ttl: float = 60.0
+    max_entries: int = 100_000
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    provider: str
+    account: str
+    settings: Mapping[str, Any]  # secrets already resolved from `<key>_env`
+
+
+@dataclass(frozen=True)
+class Config:
+    accounts: list[AccountConfig]
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    path: Path | None = None
+
+    def providers(self) -> list[Provider]:
+        """Instantiate every account's provider; ConfigError names what is wrong."""
+        return [
+            PROVIDERS[account.provider](account.account, account.settings, self.http)
+            for account in self.accounts
+        ]
+
+
+def default_path(env: Mapping[str, str] = os.environ) -> Path:
+    """`$STORFS_CONFIG`, else `storfs/config.toml` in the user's XDG config directory."""
+    if env.get("STORFS_CONFIG"):
+        return Path(env["STORFS_CONFIG"])
+    return platformdirs.user_config_path("storfs") / "config.toml"
+
+
+def load(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Config:
+    """Read and validate a config file (default: `default_path()`)."""
+    path = path or default_path(env)
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist (give one with --config)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return parse(data, env, path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def parse(data: Mapping[str, Any], env: Mapping[str, str] = os.environ, path: Path | None = None) -> Config:
+    """Validate parsed TOML; every unknown key is an error that names it."""
+    accounts: list[AccountConfig] = []
+    cache = CacheSettings()
+    http = HttpSettings()
+    for name, value in data.items():
+        if name == "cache":
+            cache = _dataclass_table(CacheSettings, "cache", value)
+        elif name == "http":
+            http = _dataclass_table(HttpSettings, "http", value)
+        elif name in PROVIDERS:
+            accounts += _provider_tables(name, value, env)
+        elif isinstance(value, dict):
+            known = ", ".join(sorted(PROVIDERS))
+            raise ConfigError(f"[{name}]: unknown provider {name!r} (known: {known})")
+        else:
+            raise ConfigError(f"unknown top-level key {name!r}")
+    if not accounts:
+        raise ConfigError("no accounts configured: add a table such as [azure.dev]")
+    return Config(accounts, cache, http, path)
+
+
+def _provider_tables(provider: str, tables: Any, env: Mapping[str, str]) -> list[AccountConfig]:
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{provider!r} must hold account tables such as [{provider}.myaccount]")
+    cls = PROVIDERS[provider]
+    result = []
+    for account, table in tables.items():
+        where = f"[{provider}.{account}]"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: expected a table, got {type(table).__name__}")
+        reason = unusable_reason(account)
+        if reason:
+            raise ConfigError(f"{where}: account name cannot be a directory name ({reason})")
+        result.append(AccountConfig(provider, account, _account_settings(cls, where, table, env)))
+    return result
+
+
+def _account_settings(cls: type[Provider], where: str, table: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    allowed = cls.config_keys | {"page_size"} | {f"{key}_env" for key in cls.secret_keys}
+    settings: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in allowed:
+            raise ConfigError(f"{where}: unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
+        if key.endswith("_env") and key[:-4] in cls.secret_keys:
+            if not isinstance(value, str) or value not in env:
+                raise ConfigError(f"{where}: {key} names environment variable {value!r}, which is not set")
+            settings[key[:-4]] = env[value]
+        else:
+            settings[key] = value
+    return settings
+
+
+def _dataclass_table(cls: type, name: str, table: Any) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(f"[{name}]: unknown key {key!r} (allowed: {', '.join(sorted(known))})")
+        default = known[key].default
+        if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, type(default) | int):
+            raise ConfigError(f"[{name}]: {key} must be a {type(default).__name__}, got {value!r}")
+        if not isinstance(value, bool) and value < 0:
+            raise ConfigError(f"[{name}]: {key} must not be negative")
+        values[key] = type(default)(value)
+    return cls(**values)
+
+
+def with_overrides(config: Config, options: Mapping[str, str]) -> Config:
+    """Apply `-o ttl=...,max_entries=...` style overrides of `[cache]` keys."""
+    cache = {f.name: getattr(config.cache, f.name) for f in fields(CacheSettings)}
+    for key, text in options.items():
+        try:
+            cache[key] = type(cache[key])(text)
+        except ValueError:
+            raise ConfigError(f"-o {key}={text}: not a number") from None
+    return Config(config.accounts, CacheSettings(**cache), config.http, config.path)
+
+
+CACHE_OPTIONS = frozenset(f.name for f in fields(CacheSettings))

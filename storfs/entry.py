@@ -1,0 +1,70 @@
+"""Entry: one listed thing (a container, bucket, upload, part or vault) as the tree sees it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+
+class Entry:
+    """An immutable listing entry.
+
+    `fields` is a flat tuple `(xattr_name, value, xattr_name, value, ...)`: one small object per
+    entry instead of a dict, with the xattr names interned and shared by every entry.
+    `ref` is provider-private context a child listing needs (for example an upload's object key).
+    """
+
+    __slots__ = ("name", "is_dir", "size", "mtime", "ctime", "fields", "ref")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        is_dir: bool,
+        size: int = 0,
+        mtime: float = 0.0,
+        ctime: float | None = None,
+        fields: tuple[str, ...] = (),
+        ref: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self.is_dir = is_dir
+        self.size = size
+        self.mtime = mtime
+        self.ctime = mtime if ctime is None else ctime
+        self.fields = fields
+        self.ref = ref
+
+    def xattrs(self) -> Iterator[tuple[str, str]]:
+        """The (name, value) pairs served as extended attributes."""
+        fields = self.fields
+        return zip(fields[::2], fields[1::2])
+
+    def xattr(self, name: str) -> str | None:
+        fields = self.fields
+        for i in range(0, len(fields), 2):
+            if fields[i] == name:
+                return fields[i + 1]
+        return None
+
+    def __repr__(self) -> str:
+        kind = "dir" if self.is_dir else "file"
+        return f"Entry({self.name!r}, {kind}, size={self.size}, mtime={self.mtime})"
+
+
+class Page(NamedTuple):
+    """One page of a listing: its entries and the opaque cursor of the next page (None at the end)."""
+
+    entries: list[Entry]
+    next_cursor: str | None
+
+
+_FIELD_NAMES: dict[tuple[str, str], str] = {}
+
+
+def field_name(provider: str, key: str) -> str:
+    """The xattr name `user.<provider>.<key>`, one shared string per distinct name."""
+    name = _FIELD_NAMES.get((provider, key))
+    if name is None:
+        name = _FIELD_NAMES.setdefault((provider, key), f"user.{provider}.{key}")
+    return name

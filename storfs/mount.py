@@ -1,0 +1,127 @@
+"""Mount lifecycle: check the mountpoint, serve in the foreground, daemonise, unmount."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from storfs.attrs import StatMaker
+from storfs.cache import ListingCache
+from storfs.config import Config
+from storfs.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT = 20.0
+
+
+def check_mountpoint(path: str) -> Path:
+    """An existing, empty directory that is not already a mount; ConfigError otherwise."""
+    mountpoint = Path(path).absolute()
+    if not mountpoint.exists():
+        raise ConfigError(f"mountpoint {mountpoint} does not exist")
+    if not mountpoint.is_dir():
+        raise ConfigError(f"mountpoint {mountpoint} is not a directory")
+    if os.path.ismount(mountpoint):
+        raise ConfigError(f"{mountpoint} is already a mount point (storfs unmount {mountpoint})")
+    if any(mountpoint.iterdir()):
+        raise ConfigError(f"mountpoint {mountpoint} is not empty")
+    return mountpoint
+
+
+def fuse_options(config: Config, extra: dict[str, str | bool]) -> dict[str, str | bool]:
+    """Mount options: read-only, kernel caches tied to the listing TTL, then the user's `-o`."""
+    ttl = config.cache.ttl
+    options: dict[str, str | bool] = {
+        "fsname": "storfs",
+        "subtype": "storfs",
+        "ro": True,
+        "default_permissions": True,
+        "attr_timeout": f"{ttl:g}",
+        "entry_timeout": f"{ttl:g}",
+        "negative_timeout": f"{ttl:g}",
+    }
+    options.update(extra)
+    return options
+
+
+def serve(config: Config, mountpoint: Path, extra_options: dict[str, str | bool], debug: bool = False) -> None:
+    """Mount and serve until unmounted or signalled (blocks)."""
+    from storfs.binding import LIBFUSE_MAJOR, PlusFUSE
+    from storfs.fuse_ops import StorfsOperations
+    from storfs.tree import Tree
+
+    providers = config.providers()
+    cache = ListingCache(config.cache.ttl, config.cache.max_entries)
+    tree = Tree(providers, cache)
+    operations = StorfsOperations(tree, StatMaker(os.getuid(), os.getgid(), time.time()))
+    options = fuse_options(config, extra_options)
+    log.info(
+        "mounting %d account(s) at %s (libfuse %d, ttl %gs)",
+        len(providers), mountpoint, LIBFUSE_MAJOR, config.cache.ttl,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # mfusepy's note about utimens ns
+        PlusFUSE(operations, str(mountpoint), foreground=True, debug=debug, **options)
+    log.info("unmounted %s", mountpoint)
+
+
+def spawn(argv: Sequence[str], mountpoint: Path, log_file: Path) -> int:
+    """Run `argv` (a foreground mount) detached, and return once the mount answers.
+
+    Returns 0 when mounted; otherwise prints why on stderr and returns 2, leaving nothing behind.
+    """
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log_handle:
+        start = log_handle.tell()
+        child = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log_handle,
+            stderr=log_handle,
+            start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if os.path.ismount(mountpoint):
+            os.stat(mountpoint)  # answered by storfs itself
+            return 0
+        if child.poll() is not None:
+            print(f"storfs: mount failed: {_tail(log_file, start)}", file=sys.stderr)
+            return 2
+        time.sleep(0.02)
+    child.kill()
+    child.wait(5)
+    unmount(mountpoint, quiet=True)
+    print(f"storfs: mount did not become ready within {READY_TIMEOUT:g}s; see {log_file}", file=sys.stderr)
+    return 2
+
+
+def unmount(mountpoint: Path | str, quiet: bool = False) -> int:
+    """Unmount with fusermount3/fusermount (or umount); 0 on success, 1 with a message otherwise."""
+    tool = shutil.which("fusermount3") or shutil.which("fusermount")
+    command = [tool, "-u", str(mountpoint)] if tool else ["umount", str(mountpoint)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode == 0:
+        return 0
+    if not quiet:
+        detail = result.stderr.strip() or f"{command[0]} exited with {result.returncode}"
+        if "busy" in detail.lower():
+            detail = f"{mountpoint} is busy: a process still uses it (see `fuser -vm {mountpoint}`)"
+        print(f"storfs: cannot unmount: {detail}", file=sys.stderr)
+    return 1
+
+
+def _tail(log_file: Path, start: int) -> str:
+    with open(log_file, "rb") as handle:
+        handle.seek(start)
+        lines = handle.read().decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else "the mount process exited"

@@ -1,0 +1,122 @@
+"""Azure Blob Storage: List Containers under `/azure/<account>/containers/`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import requests
+from defusedxml.ElementTree import fromstring
+
+from storfs.entry import Page
+from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
+from storfs.providers.azure.parse import parse_containers
+from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
+from storfs.providers.base import ListingKey, Provider
+from storfs.transport import HttpSettings, make_session, send
+
+log = logging.getLogger(__name__)
+
+#: Oldest version with every `include` value we may ask for; Azurite 3.35 knows it.
+API_VERSION = "2020-10-02"
+
+
+class AzureProvider(Provider):
+    name = "azure"
+    config_keys = frozenset({"account", "key", "sas", "connection_string", "endpoint"})
+    secret_keys = frozenset({"key", "sas", "connection_string"})
+    max_page_size = 5000
+
+    def __init__(self, account: str, settings: Mapping[str, Any], http: HttpSettings) -> None:
+        super().__init__(account, settings, http)
+        options = dict(settings)
+        if options.get("connection_string"):
+            options = {**parse_connection_string(options["connection_string"]), **_without(options, "connection_string")}
+        self.storage_account = options.get("account")
+        if not self.storage_account:
+            raise ConfigError(f"[azure.{account}]: set `account` (the storage account name)")
+        endpoint = options.get("endpoint") or f"https://{self.storage_account}.blob.core.windows.net"
+        self.root_url = endpoint.rstrip("/") + "/"
+        self._auth: requests.auth.AuthBase
+        if options.get("key"):
+            self._auth = SharedKeyAuth(self.storage_account, options["key"])
+        elif options.get("sas"):
+            self._auth = SasAuth(options["sas"])
+        else:
+            raise ConfigError(f"[azure.{account}]: set one of `key`, `sas` or `connection_string`")
+        self._session = make_session(http)
+
+    def top_level(self) -> dict[str, ListingKey]:
+        return {"containers": self.key("containers")}
+
+    def list_page(self, key: ListingKey, cursor: str | None) -> Page:
+        query = [("comp", "list"), ("maxresults", str(self.page_size)), ("include", "metadata")]
+        if cursor:
+            query.append(("marker", cursor))
+        request = requests.Request(
+            "GET",
+            self.root_url + "?" + urlencode(query, quote_via=quote),
+            headers={"x-ms-version": API_VERSION, "Accept": "application/xml"},
+            auth=self._auth,
+        )
+        prepared = self._session.prepare_request(request)
+        what = f"{self.label} List Containers"
+        response = send(self._session, prepared, self.http, what=what, decode_error=decode_error)
+        return parse_containers(response.content)
+
+
+def decode_error(response: requests.Response) -> StorfsError:
+    """Map an Azure error response to an errno-carrying error (never echoing auth details)."""
+    code = response.headers.get("x-ms-error-code") or _error_code(response.content) or "no error code"
+    message = f"HTTP {response.status_code} {code}"
+    if response.status_code in (401, 403):
+        return AccessDenied(message)
+    if response.status_code == 404:
+        return NotFound(message)
+    return RemoteError(message)
+
+
+def _error_code(body: bytes) -> str | None:
+    try:
+        return fromstring(body).findtext("Code")
+    except Exception:  # any unparsable body: the status alone still says enough
+        return None
+
+
+def parse_connection_string(text: str) -> dict[str, str]:
+    """The account, key/SAS and endpoint a storage connection string describes."""
+    pairs = {}
+    for part in text.split(";"):
+        if part.strip():
+            name, sep, value = part.partition("=")
+            if not sep:
+                raise ConfigError("connection_string: expected `Name=value;...` pairs")
+            pairs[name.strip().lower()] = value.strip()
+    if pairs.get("usedevelopmentstorage", "").lower() == "true":
+        pairs.setdefault("accountname", "devstoreaccount1")
+        pairs.setdefault("accountkey", DEVSTORE_KEY)
+        pairs.setdefault("blobendpoint", "http://127.0.0.1:10000/devstoreaccount1")
+    result = {}
+    if "accountname" in pairs:
+        result["account"] = pairs["accountname"]
+    if "accountkey" in pairs:
+        result["key"] = pairs["accountkey"]
+    if "sharedaccesssignature" in pairs:
+        result["sas"] = pairs["sharedaccesssignature"]
+    if "blobendpoint" in pairs:
+        result["endpoint"] = pairs["blobendpoint"]
+    elif "accountname" in pairs:
+        protocol = pairs.get("defaultendpointsprotocol", "https")
+        suffix = pairs.get("endpointsuffix", "core.windows.net")
+        result["endpoint"] = f"{protocol}://{pairs['accountname']}.blob.{suffix}"
+    return result
+
+
+def _without(mapping: Mapping[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if k != key and v is not None}
+
+
+#: The public, well-known Azurite/emulator key (not a secret).
+DEVSTORE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="

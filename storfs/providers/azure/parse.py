@@ -1,0 +1,63 @@
+"""List Containers XML -> entries."""
+
+from __future__ import annotations
+
+import functools
+import re
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from storfs.dates import parse_http_date
+from storfs.entry import Entry, Page, field_name
+from storfs.errors import BadResponse
+
+PROVIDER = "azure"
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_PUBLIC_ACCESS = field_name(PROVIDER, "public_access")
+
+
+@functools.lru_cache(maxsize=256)
+def snake_case(element_name: str) -> str:
+    """`Last-Modified` -> `last_modified`, `HasImmutabilityPolicy` -> `has_immutability_policy`."""
+    return _CAMEL_BOUNDARY.sub("_", element_name).replace("-", "_").lower()
+
+
+def parse_containers(body: bytes) -> Page:
+    """Parse one List Containers response; raise BadResponse if it is not one."""
+    try:
+        root = fromstring(body)
+    except (ParseError, DefusedXmlException, ValueError) as exc:
+        raise BadResponse(f"List Containers answered malformed XML ({exc})") from None
+    if root.tag != "EnumerationResults":
+        raise BadResponse(f"List Containers answered <{root.tag}>, not <EnumerationResults>")
+    containers = root.find("Containers")
+    entries = [] if containers is None else [_container(c) for c in containers.iter("Container")]
+    next_marker = (root.findtext("NextMarker") or "").strip()
+    return Page(entries, next_marker or None)
+
+
+def _container(element: Element) -> Entry:
+    name = element.findtext("Name")
+    if not name:
+        raise BadResponse("List Containers answered a <Container> without a <Name>")
+    fields: list[str] = []
+    mtime: float | None = None
+    properties = element.find("Properties")
+    for prop in properties if properties is not None else ():
+        value = (prop.text or "").strip()
+        if prop.tag == "Etag":
+            value = value.strip('"')
+        elif prop.tag in ("Last-Modified", "LastModified"):
+            mtime = parse_http_date(value)
+        fields += (field_name(PROVIDER, snake_case(prop.tag)), value)
+    if _PUBLIC_ACCESS not in fields:
+        # The service omits PublicAccess for private containers; say so rather than stay silent.
+        fields += (_PUBLIC_ACCESS, "private")
+    metadata = element.find("Metadata")
+    for item in metadata if metadata is not None else ():
+        if item.tag == "x-ms-invalid-name":
+            continue  # a metadata name the service could not express as XML; no value to show
+        fields += (field_name(PROVIDER, f"meta.{item.tag}"), item.text or "")
+    return Entry(name, is_dir=True, mtime=mtime or 0.0, fields=tuple(fields))

@@ -1,0 +1,72 @@
+"""The provider interface: what the tree needs from a cloud API, and nothing about paths."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, NamedTuple
+
+from storfs.entry import Page
+from storfs.errors import ConfigError
+from storfs.transport import HttpSettings
+
+
+class ListingKey(NamedTuple):
+    """Names one listing: which provider account, which API call, with which arguments."""
+
+    provider: str
+    account: str
+    kind: str
+    args: tuple[str, ...] = ()
+
+
+class Provider(ABC):
+    """One configured account of one provider.
+
+    A provider maps listing kinds to API calls: `top_level()` names the fixed directories under
+    `/<provider>/<account>/`, `children()` the fixed directories inside a listed directory, and
+    `list_page()` fetches one page of a listing. It raises only `StorfsError` subclasses.
+    """
+
+    name: ClassVar[str]
+    #: Keys a `[<provider>.<account>]` table may hold, besides `page_size`.
+    config_keys: ClassVar[frozenset[str]]
+    #: Keys that hold secrets: each may instead be given as `<key>_env = "VAR"`.
+    secret_keys: ClassVar[frozenset[str]] = frozenset()
+    #: The largest page the API serves; `page_size` is clamped to it and defaults to it.
+    max_page_size: ClassVar[int]
+
+    def __init__(self, account: str, settings: Mapping[str, Any], http: HttpSettings) -> None:
+        self.account = account
+        self.http = http
+        self.page_size = clamp_page_size(settings.get("page_size"), self.max_page_size)
+
+    @property
+    def label(self) -> str:
+        """`<provider>/<account>`, used in messages."""
+        return f"{self.name}/{self.account}"
+
+    def key(self, kind: str, *args: str) -> ListingKey:
+        return ListingKey(self.name, self.account, kind, args)
+
+    @abstractmethod
+    def top_level(self) -> dict[str, ListingKey]:
+        """Fixed directories under the account and the listing each one shows."""
+
+    def children(self, key: ListingKey, entry_ref: tuple[str, ...]) -> dict[str, ListingKey]:
+        """Fixed directories inside a directory entry of listing `key` (none by default)."""
+        return {}
+
+    @abstractmethod
+    def list_page(self, key: ListingKey, cursor: str | None) -> Page:
+        """Fetch one page of listing `key`, starting at `cursor` (None: the first page)."""
+
+
+def clamp_page_size(value: Any, maximum: int) -> int:
+    if value is None:
+        return maximum
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"page_size must be an integer, got {value!r}")
+    if value < 1:
+        raise ConfigError(f"page_size must be at least 1, got {value}")
+    return min(value, maximum)

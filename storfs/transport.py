@@ -1,0 +1,107 @@
+"""HTTP plumbing shared by every provider: a GET-only session with retries and timeouts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from storfs.errors import RemoteError, RemoteTimeout, StorfsError
+
+log = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Timeouts and retry budget for one account's session."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    retries: int = 3
+    backoff: float = 0.2
+    backoff_max: float = 5.0
+    retry_after_max: float = 10.0
+    verify_tls: bool = True
+
+
+class BoundedRetry(Retry):
+    """urllib3 Retry that honours Retry-After but never sleeps longer than `retry_after_max`."""
+
+    retry_after_max: float = 10.0
+
+    def get_retry_after(self, response):  # type: ignore[no-untyped-def]
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(seconds, self.retry_after_max)
+
+
+class ReadOnlySession(requests.Session):
+    """A Session that refuses to send anything but GET and HEAD: storfs never writes."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs):  # type: ignore[no-untyped-def,override]
+        if (request.method or "").upper() not in SAFE_METHODS:
+            raise ValueError(f"storfs is read-only: refusing to send {request.method}")
+        return super().send(request, **kwargs)
+
+
+def make_session(settings: HttpSettings) -> ReadOnlySession:
+    """A session whose every request retries 429/5xx and connection failures with bounded backoff."""
+    retry = BoundedRetry(
+        total=settings.retries + 2,
+        connect=settings.retries,
+        read=settings.retries,
+        status=settings.retries,
+        other=0,
+        allowed_methods=SAFE_METHODS,
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=settings.backoff,
+        backoff_max=settings.backoff_max,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+    )
+    retry.retry_after_max = settings.retry_after_max
+    session = ReadOnlySession()
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.verify = settings.verify_tls
+    session.trust_env = False
+    return session
+
+
+def send(
+    session: requests.Session,
+    request: requests.PreparedRequest,
+    settings: HttpSettings,
+    *,
+    what: str,
+    decode_error: Callable[[requests.Response], StorfsError],
+) -> requests.Response:
+    """Send a prepared GET; return a 2xx response or raise the StorfsError it maps to.
+
+    `what` names the call for messages (`azure/dev List Containers`); it must hold no secret.
+    """
+    try:
+        response = session.send(
+            request,
+            timeout=(settings.connect_timeout, settings.read_timeout),
+            allow_redirects=False,
+        )
+    except requests.Timeout as exc:
+        log.warning("%s: timed out (%s)", what, type(exc).__name__)
+        raise RemoteTimeout(f"{what}: the server did not answer in time") from None
+    except requests.RequestException as exc:
+        log.warning("%s: request failed (%s)", what, type(exc).__name__)
+        raise RemoteError(f"{what}: cannot reach the server ({type(exc).__name__})") from None
+    if 200 <= response.status_code < 300:
+        return response
+    error = decode_error(response)
+    log.warning("%s: %s", what, error)
+    raise error

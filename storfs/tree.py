@@ -1,0 +1,83 @@
+"""The tree: path -> node, from the fixed levels down through listings. Knows no HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from storfs.cache import ListingCache
+from storfs.entry import Entry
+from storfs.errors import NotADirectory, NotFound
+from storfs.listing import Listing
+from storfs.providers.base import ListingKey, Provider
+
+
+@dataclass(frozen=True)
+class Node:
+    """What a path names.
+
+    - a fixed directory: `entry` None, `children` its names (root, provider, account levels);
+    - a listed directory: `listing` set; its children come from that listing;
+    - a listed entry: `entry` set; if it is a directory, `children` are its fixed subdirectories.
+    """
+
+    entry: Entry | None = None
+    children: dict[str, ListingKey | None] = field(default_factory=dict)
+    listing: ListingKey | None = None
+    provider: Provider | None = None
+
+    @property
+    def is_dir(self) -> bool:
+        return self.entry is None or self.entry.is_dir
+
+
+class Tree:
+    """Routes `/<provider>/<account>/...` to providers' listings through the cache."""
+
+    def __init__(self, providers: Iterable[Provider], cache: ListingCache) -> None:
+        self.cache = cache
+        self._providers: dict[str, dict[str, Provider]] = {}
+        for provider in providers:
+            self._providers.setdefault(provider.name, {})[provider.account] = provider
+
+    @property
+    def providers(self) -> list[Provider]:
+        return [p for accounts in self._providers.values() for p in accounts.values()]
+
+    def resolve(self, path: str) -> Node:
+        """The node at `path`; NotFound (ENOENT) or NotADirectory (ENOTDIR) otherwise."""
+        parts = [part for part in path.split("/") if part]
+        if not parts:
+            return Node(children=dict.fromkeys(sorted(self._providers)))
+        accounts = self._providers.get(parts[0])
+        if accounts is None:
+            raise NotFound(f"no provider {parts[0]!r}")
+        if len(parts) == 1:
+            return Node(children=dict.fromkeys(sorted(accounts)))
+        provider = accounts.get(parts[1])
+        if provider is None:
+            raise NotFound(f"no account {parts[0]}/{parts[1]}")
+        node = Node(children=dict(provider.top_level()), provider=provider)
+        for part in parts[2:]:
+            node = self._child(provider, node, part)
+        return node
+
+    def listing(self, key: ListingKey) -> Listing:
+        """The (possibly still empty) cached listing for `key`."""
+        provider = self._providers[key.provider][key.account]
+        label = f"{key.provider}/{key.account} {key.kind}"
+        return self.cache.listing(key, lambda cursor: provider.list_page(key, cursor), label)
+
+    def _child(self, provider: Provider, node: Node, name: str) -> Node:
+        if node.listing is not None:
+            entry = self.listing(node.listing).lookup(name)
+            if entry is None:
+                raise NotFound(f"no {name!r} in {node.listing.kind}")
+            children = provider.children(node.listing, entry.ref) if entry.is_dir else {}
+            return Node(entry=entry, children=dict(children), provider=provider)
+        if not node.is_dir:
+            raise NotADirectory(f"{name!r}: parent is not a directory")
+        if name not in node.children:
+            raise NotFound(f"no {name!r}")
+        key = node.children[name]
+        return Node(listing=key, provider=provider)

@@ -1,0 +1,230 @@
+"""Start and drive a local Azurite (Azure Blob emulator) for tests.
+
+Stdlib + azure-storage-blob only; never imports ``storfs``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Self
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+_DEFAULT_BIN = _REPO_ROOT / "tools" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
+
+
+def azurite_binary() -> str:
+    """Path of the ``azurite-blob`` executable ($STORFS_AZURITE_BIN or the repo-local install)."""
+    env = os.environ.get("STORFS_AZURITE_BIN")
+    path = Path(env) if env else _DEFAULT_BIN
+    if path.is_file() and os.access(path, os.X_OK):
+        return str(path)
+    origin = "$STORFS_AZURITE_BIN" if env else "the repo-local install"
+    raise RuntimeError(
+        f"Azurite binary not found at {path} ({origin}). Run scripts/test (which installs "
+        "azurite@3.35.0 into tools/azurite), or `cd tools/azurite && npm install --no-audit "
+        "--no-fund`, or set STORFS_AZURITE_BIN to an azurite-blob executable."
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path, limit: int = 4000) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    return data[-limit:].decode("utf-8", "replace")
+
+
+class Azurite:
+    """One ``azurite-blob`` process on a free loopback port."""
+
+    def __init__(self, workdir: str | os.PathLike | None = None, *, in_memory: bool = True):
+        self.in_memory = in_memory
+        self._workdir = Path(workdir) if workdir is not None else None
+        self._tmp: str | None = None
+        self._proc: subprocess.Popen | None = None
+        self._log_dir: Path | None = None
+        self.port: int = 0
+
+    # -- properties -------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
+            f"AccountKey={AZURITE_KEY};BlobEndpoint={self.endpoint};"
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self, timeout: float = 30) -> Azurite:
+        if self.running:
+            return self
+        binary = azurite_binary()
+        self._tmp = tempfile.mkdtemp(prefix="storfs-azurite-")
+        self._log_dir = Path(self._tmp)
+        if self.in_memory:
+            cwd = self._workdir or Path(self._tmp) / "cwd"
+            storage_args = ["--inMemoryPersistence"]
+        else:
+            cwd = self._workdir or Path(self._tmp) / "data"
+            storage_args = ["--location", str(cwd)]
+        cwd.mkdir(parents=True, exist_ok=True)
+
+        deadline = time.monotonic() + timeout
+        last_err = ""
+        for _attempt in range(5):  # retry on a port race (someone took the port meanwhile)
+            self.port = _free_port()
+            out = self._log_dir / f"stdout.{self.port}.log"
+            err = self._log_dir / f"stderr.{self.port}.log"
+            args = [
+                binary,
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(self.port),
+                "--disableTelemetry",
+                "--silent",
+                "--skipApiVersionCheck",
+                *storage_args,
+            ]
+            with open(out, "wb") as fo, open(err, "wb") as fe:
+                self._proc = subprocess.Popen(
+                    args,
+                    cwd=str(cwd),
+                    stdin=subprocess.DEVNULL,
+                    stdout=fo,
+                    stderr=fe,
+                    start_new_session=True,
+                )
+            ok, exited = self._wait_ready(deadline)
+            if ok:
+                return self
+            last_err = (_tail(err) + "\n" + _tail(out)).strip()
+            self._kill()
+            if exited and "EADDRINUSE" in last_err and time.monotonic() < deadline:
+                continue
+            break
+        self.stop()
+        raise RuntimeError(
+            f"Azurite ({binary}) did not become ready on 127.0.0.1:{self.port} within "
+            f"{timeout:.0f}s; output tail:\n{last_err or '<empty>'}"
+        )
+
+    def _wait_ready(self, deadline: float) -> tuple[bool, bool]:
+        """(ready, process_exited). Ready = the port answers any HTTP response."""
+        url = f"http://127.0.0.1:{self.port}/"
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                return False, True
+            try:
+                with urllib.request.urlopen(url, timeout=1):
+                    return True, False
+            except urllib.error.HTTPError:
+                return True, False  # any HTTP status means it's serving
+            except (OSError, ValueError):
+                time.sleep(0.1)
+        return False, False
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        self._kill()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- SDK helpers ------------------------------------------------------------------------
+    def service_client(self, **kwargs) -> BlobServiceClient:
+        kwargs.setdefault("connection_timeout", 10)
+        kwargs.setdefault("read_timeout", 60)
+        return BlobServiceClient.from_connection_string(self.connection_string, **kwargs)
+
+    def create_containers(
+        self,
+        names: Iterable[str],
+        metadata: Mapping[str, Mapping[str, str]] | None = None,
+        public_access: Mapping[str, str] | None = None,
+        workers: int = 8,
+    ) -> None:
+        """Create containers concurrently; already-existing ones are left as they are."""
+        metadata = metadata or {}
+        public_access = public_access or {}
+        client = self.service_client()
+
+        def create(name: str) -> None:
+            with contextlib.suppress(ResourceExistsError):
+                client.create_container(
+                    name,
+                    metadata=dict(metadata[name]) if name in metadata else None,
+                    public_access=public_access.get(name),
+                )
+
+        with client, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for fut in [pool.submit(create, n) for n in names]:
+                fut.result()
+
+    def delete_all_containers(self, workers: int = 8) -> None:
+        client = self.service_client()
+
+        def delete(name: str) -> None:
+            with contextlib.suppress(ResourceNotFoundError):
+                client.delete_container(name)
+
+        with client:
+            names = [c.name for c in client.list_containers()]
+            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+                for fut in [pool.submit(delete, n) for n in names]:
+                    fut.result()
+
+    def list_container_names(self) -> list[str]:
+        """All container names via the SDK (the oracle for tests)."""
+        with self.service_client() as client:
+            return [c.name for c in client.list_containers()]
