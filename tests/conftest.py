@@ -1,0 +1,44 @@
+"""Shared fixtures: Azurite, request-counting proxies and real storfs mounts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.azurite import Azurite
+from tests.harness import Mount, write_config
+
+MountFactory = Callable[..., Mount]
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """One Azurite per test module (fresh data), on a free loopback port."""
+    server = Azurite(tmp_path_factory.mktemp("azurite"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mount(tmp_path: Path) -> Iterator[MountFactory]:
+    """`mount({"azure.dev": {...}})` mounts storfs with that config; all are stopped afterwards."""
+    mounts: list[Mount] = []
+
+    def factory(tables: dict[str, dict[str, Any]], *, options: tuple[str, ...] = (), env=None) -> Mount:
+        index = len(mounts)
+        config = write_config(tmp_path / f"config{index}.toml", tables)
+        m = Mount(config, tmp_path / f"mnt{index}", options=options, env=env)
+        mounts.append(m)
+        return m.start()
+
+    try:
+        yield factory
+    finally:
+        for m in mounts:
+            m.stop()
