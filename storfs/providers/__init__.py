@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from storfs.providers.azure import AzureProvider
 from storfs.providers.base import ListingKey, Provider
+from storfs.providers.oas import OASProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     AzureProvider.name: AzureProvider,
+    OASProvider.name: OASProvider,
 }
 
 __all__ = ["PROVIDERS", "ListingKey", "Provider"]

@@ -74,7 +74,7 @@ class SharedKeyAuth(requests.auth.AuthBase):
         self._clock = clock
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if "x-ms-date" not in request.headers:
+        if "x-ms-date" not in request.headers and "Date" not in request.headers:
             request.headers["x-ms-date"] = formatdate(self._clock(), usegmt=True)
         message = string_to_sign(request.method or "GET", request.url or "", request.headers, self.account)
         request.headers["Authorization"] = f"SharedKey {self.account}:{sign(self._key, message)}"

@@ -1,0 +1,125 @@
+"""Aliyun OAS (Open Archive Service, API 2014-01-01): ListVaults under `/oas/<account>/vaults/`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from storfs.entry import Page
+from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
+from storfs.providers.base import ListingKey, Provider
+from storfs.providers.oas.parse import WHAT, parse_vaults
+from storfs.providers.oas.signer import OASAuth
+from storfs.transport import HttpSettings, make_session, send
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2014-01-01"
+DEFAULT_ENDPOINT = "https://cn-hangzhou.oas.aliyuncs.com"
+VAULTS = "vaults"
+
+
+class OASProvider(Provider):
+    name = "oas"
+    config_keys = frozenset({"access_key_id", "access_key_secret", "endpoint"})
+    secret_keys = frozenset({"access_key_secret"})
+    max_page_size = 10  # ListVaults treats a larger `limit` as 10
+
+    def __init__(
+        self,
+        account: str,
+        settings: Mapping[str, Any],
+        http: HttpSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(account, settings, http)
+        where = f"[oas.{account}]"
+        access_key_id = _required_string(settings, "access_key_id", where)
+        access_key_secret = _required_string(settings, "access_key_secret", where)
+        self.root_url = _endpoint(settings.get("endpoint"), where)
+        self._auth = OASAuth(access_key_id, access_key_secret, clock)
+        self._session = make_session(http)
+
+    def top_level(self) -> dict[str, ListingKey]:
+        return {VAULTS: self.key(VAULTS)}
+
+    def list_page(self, key: ListingKey, cursor: str | None) -> Page:
+        if key.kind != VAULTS:
+            raise NotFound(f"{self.label}: no listing {key.kind!r}")
+        # Written exactly as `limit` then `marker`: the [inferred] canonical resource then signs
+        # the very text sent (see signer.py).
+        url = f"{self.root_url}/vaults?limit={self.page_size}"
+        if cursor:
+            url += "&marker=" + quote(cursor, safe="")
+        request = requests.Request(
+            "GET",
+            url,
+            headers={"x-oas-version": API_VERSION, "Accept": "application/json"},
+            auth=self._auth,
+        )
+        prepared = self._session.prepare_request(request)
+        what = f"{self.label} {WHAT}"
+        response = send(self._session, prepared, self.http, what=what, decode_error=decode_error)
+        return parse_vaults(response.content)
+
+
+# ---------------------------------------------------------------------------------------------
+# [inferred] Error mapping (providers.md 2.6). No list of OAS error codes was found; only 403 for
+# a bad signature or clock skew is documented. Map by HTTP status alone; the JSON `code` is only
+# shown in the message. 5xx (and 429) were already retried by the session before we get here.
+_STATUS_ERRORS: dict[int, type[StorfsError]] = {401: AccessDenied, 403: AccessDenied, 404: NotFound}
+_OTHER_STATUS_ERROR: type[StorfsError] = RemoteError
+# --------------------------------------------------------------------------- end of [inferred]
+
+_ERROR_CODE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def decode_error(response: requests.Response) -> StorfsError:
+    """Map an OAS error response to an errno-carrying error (never echoing auth details)."""
+    code = _error_code(response.content) or "no error code"
+    error_class = _STATUS_ERRORS.get(response.status_code, _OTHER_STATUS_ERROR)
+    return error_class(f"HTTP {response.status_code} {code}")
+
+
+def _error_code(body: bytes) -> str | None:
+    """The `code` of a `{code, message, type}` body, if it looks like an error code at all.
+
+    The server's `message` is never shown: it is free text we cannot vouch for.
+    """
+    try:
+        code = json.loads(body).get("code")
+    except Exception:  # any unparsable or non-object body: the status alone still says enough
+        return None
+    return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else None
+
+
+def _required_string(settings: Mapping[str, Any], key: str, where: str) -> str:
+    value = settings.get(key)
+    if not value:
+        hint = f" (or `{key}_env`)" if key in OASProvider.secret_keys else ""
+        raise ConfigError(f"{where}: set `{key}`{hint}")
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: `{key}` must be a string")
+    return value
+
+
+def _endpoint(value: Any, where: str) -> str:
+    """`scheme://host[:port]` without a trailing slash (default: the Hangzhou endpoint)."""
+    if value is None:
+        return DEFAULT_ENDPOINT
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: `endpoint` must be a string such as {DEFAULT_ENDPOINT!r}")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ConfigError(f"{where}: `endpoint` must look like {DEFAULT_ENDPOINT!r}, got {value!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{where}: `endpoint` must not have a query or fragment, got {value!r}")
+    return f"{parts.scheme}://{parts.netloc}"

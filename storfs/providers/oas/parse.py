@@ -1,0 +1,118 @@
+"""ListVaults JSON -> entries (providers.md 2.5)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from typing import Any
+
+from storfs.dates import parse_http_date
+from storfs.entry import Entry, Page, field_name
+from storfs.errors import BadResponse
+
+PROVIDER = "oas"
+WHAT = "ListVaults"
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NOT_NAME_CHAR = re.compile(r"[^a-z0-9_]+")
+_DIGITS = re.compile(r"[0-9]+")
+_MAX_SIZE = 2**63 - 1  # st_size is a signed 64-bit off_t
+
+
+class _JsonNumber(str):
+    """A JSON number kept as the exact text the server sent (non-integers and huge integers)."""
+
+
+def _parse_int(text: str) -> int | _JsonNumber:
+    # Python refuses int() of over 4300 digits; such a number becomes text rather than an error.
+    return int(text) if len(text) <= 40 else _JsonNumber(text)
+
+
+@functools.lru_cache(maxsize=256)
+def snake_case(key: str) -> str:
+    """`LastInventoryDate` -> `last_inventory_date`; anything but [a-z0-9_] becomes `_`."""
+    return _NOT_NAME_CHAR.sub("_", _CAMEL_BOUNDARY.sub("_", key).lower()).strip("_")
+
+
+def parse_vaults(body: bytes) -> Page:
+    """Parse one ListVaults response; raise BadResponse if it is not one."""
+    try:
+        root = json.loads(body, parse_float=_JsonNumber, parse_int=_parse_int)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise BadResponse(f"{WHAT} answered malformed JSON ({type(exc).__name__})") from None
+    if not isinstance(root, dict):
+        raise BadResponse(f"{WHAT} answered a JSON {_kind(root)}, not an object")
+    vaults = root.get("VaultList")
+    if not isinstance(vaults, list):
+        what = "no" if vaults is None else f"a {_kind(vaults)} as"
+        raise BadResponse(f"{WHAT} answered {what} `VaultList`, expected an array")
+    marker = root.get("Marker")
+    if marker is None:
+        marker = ""  # the doc always sends it; a server that omits it has nothing more to give
+    if not isinstance(marker, str) or isinstance(marker, _JsonNumber):
+        raise BadResponse(f"{WHAT} answered a {_kind(marker)} as `Marker`, expected a string")
+    entries = [_vault(vault, index) for index, vault in enumerate(vaults)]
+    return Page(entries, marker.strip() or None)
+
+
+def _vault(vault: Any, index: int) -> Entry:
+    if not isinstance(vault, dict):
+        raise BadResponse(f"{WHAT} answered a {_kind(vault)} as VaultList[{index}], expected an object")
+    name = vault.get("VaultName")
+    if not isinstance(name, str) or isinstance(name, _JsonNumber):
+        what = "no" if name is None else f"a {_kind(name)} as"
+        raise BadResponse(f"{WHAT} answered {what} `VaultName` in VaultList[{index}], expected a string")
+    fields: list[str] = []
+    for key, value in vault.items():
+        suffix = snake_case(key)
+        if not suffix or value is None:
+            continue  # a key with no usable character, or a null value: nothing to show
+        xattr = field_name(PROVIDER, suffix)
+        if xattr not in fields[::2]:  # two keys with one snake_case name: the first one wins
+            fields += (xattr, _text(value))
+    created = _date(vault.get("CreationDate"))
+    inventoried = _date(vault.get("LastInventoryDate"))
+    mtime = inventoried if inventoried is not None else created
+    return Entry(
+        name,
+        is_dir=True,
+        size=_size(vault.get("SizeInBytes")),
+        mtime=mtime or 0.0,
+        ctime=created,
+        fields=tuple(fields),
+    )
+
+
+def _text(value: Any) -> str:
+    """A field value as an xattr string: strings trimmed, numbers and literals as JSON wrote them."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool | int):
+        return json.dumps(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _date(value: Any) -> float | None:
+    if not isinstance(value, str) or isinstance(value, _JsonNumber):
+        return None
+    return parse_http_date(value.strip())
+
+
+def _size(value: Any) -> int:
+    """SizeInBytes as an integer; 0 when it is not a non-negative integer (or a string of digits)."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, str) and not isinstance(value, _JsonNumber):
+        text = value.strip()
+        value = int(text) if len(text) <= 19 and _DIGITS.fullmatch(text) else 0
+    if isinstance(value, int) and 0 <= value <= _MAX_SIZE:
+        return value
+    return 0
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, _JsonNumber) or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return "number"
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
