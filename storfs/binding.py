@@ -9,7 +9,7 @@ import os
 if "FUSE_LIBRARY_NAME" not in os.environ and ctypes.util.find_library("fuse3"):
     os.environ["FUSE_LIBRARY_NAME"] = "fuse3"
 
-import mfusepy  # noqa: E402
+import mfusepy
 
 FUSE_READDIR_PLUS = 1  # bit 0 of readdir's flags: the kernel wants attributes
 FUSE_FILL_DIR_PLUS = 2  # filler flag: the attributes we pass are complete

@@ -31,16 +31,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"storfs {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    mount = commands.add_parser("mount", help="mount the configured accounts", epilog=EXAMPLES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    mount = commands.add_parser(
+        "mount",
+        help="mount the configured accounts",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     mount.add_argument("mountpoint", metavar="MOUNTPOINT")
-    mount.add_argument("--config", type=Path, help="config file (default: $STORFS_CONFIG, "
-                       "else storfs/config.toml in the XDG config directory)")
+    mount.add_argument(
+        "--config",
+        type=Path,
+        help="config file (default: $STORFS_CONFIG, else storfs/config.toml in the XDG config directory)",
+    )
     mount.add_argument("-f", "--foreground", action="store_true", help="serve in this process")
-    mount.add_argument("-o", dest="options", action="append", default=[], metavar="OPT[,OPT...]",
-                       help="ttl=SECONDS, max_entries=N, or a FUSE option such as allow_other")
-    mount.add_argument("--log-file", type=Path, help="where a background mount logs "
-                       "(default: storfs.log in the XDG log directory)")
+    mount.add_argument(
+        "-o",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="OPT[,OPT...]",
+        help="ttl=SECONDS, max_entries=N, or a FUSE option such as allow_other",
+    )
+    mount.add_argument(
+        "--log-file",
+        type=Path,
+        help="where a background mount logs (default: storfs.log in the XDG log directory)",
+    )
     mount.add_argument("-v", "--verbose", action="store_true", help="log each mount event")
     mount.add_argument("--debug", action="store_true", help="log everything, FUSE calls included")
 

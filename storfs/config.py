@@ -113,7 +113,9 @@ def _provider_tables(provider: str, tables: Any, env: Mapping[str, str]) -> list
     return result
 
 
-def _account_settings(cls: type[Provider], where: str, table: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+def _account_settings(
+    cls: type[Provider], where: str, table: Mapping[str, Any], env: Mapping[str, str]
+) -> dict[str, Any]:
     allowed = cls.config_keys | {"page_size"} | {f"{key}_env" for key in cls.secret_keys}
     settings: dict[str, Any] = {}
     for key, value in table.items():
@@ -136,7 +138,7 @@ def _dataclass_table(cls: type, name: str, table: Any) -> Any:
     for key, value in table.items():
         if key not in known:
             raise ConfigError(f"[{name}]: unknown key {key!r} (allowed: {', '.join(sorted(known))})")
-        default = known[key].default
+        default: Any = known[key].default
         if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, type(default) | int):
             raise ConfigError(f"[{name}]: {key} must be a {type(default).__name__}, got {value!r}")
         if not isinstance(value, bool) and value < 0:

@@ -14,7 +14,7 @@ class Entry:
     `ref` is provider-private context a child listing needs (for example an upload's object key).
     """
 
-    __slots__ = ("name", "is_dir", "size", "mtime", "ctime", "fields", "ref")
+    __slots__ = ("ctime", "fields", "is_dir", "mtime", "name", "ref", "size")
 
     def __init__(
         self,
@@ -38,7 +38,7 @@ class Entry:
     def xattrs(self) -> Iterator[tuple[str, str]]:
         """The (name, value) pairs served as extended attributes."""
         fields = self.fields
-        return zip(fields[::2], fields[1::2])
+        return zip(fields[::2], fields[1::2], strict=True)
 
     def xattr(self, name: str) -> str | None:
         fields = self.fields

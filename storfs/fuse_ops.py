@@ -48,7 +48,7 @@ def read_only(*_args: Any, **_kwargs: Any) -> Any:
 class DirHandle:
     """An open directory: a fixed list of names, or a listing read by index."""
 
-    __slots__ = ("node", "names", "listing")
+    __slots__ = ("listing", "names", "node")
 
     def __init__(self, node: Node, names: list[str] | None, listing: Listing | None) -> None:
         self.node = node
@@ -92,7 +92,9 @@ class StorfsOperations(Operations):  # type: ignore[misc]
             self._handles.pop(fh, None)
         return 0
 
-    def readdir_with_offset(self, path: str | None, offset: int, fh: int) -> Iterator[tuple[str, dict[str, Any], int]]:
+    def readdir_with_offset(
+        self, path: str | None, offset: int, fh: int
+    ) -> Iterator[tuple[str, dict[str, Any], int]]:
         with self._lock:
             handle = self._handles.get(fh)
         if handle is None:

@@ -52,7 +52,9 @@ def fuse_options(config: Config, extra: dict[str, str | bool]) -> dict[str, str 
     return options
 
 
-def serve(config: Config, mountpoint: Path, extra_options: dict[str, str | bool], debug: bool = False) -> None:
+def serve(
+    config: Config, mountpoint: Path, extra_options: dict[str, str | bool], debug: bool = False
+) -> None:
     """Mount and serve until unmounted or signalled (blocks)."""
     from storfs.binding import LIBFUSE_MAJOR, PlusFUSE
     from storfs.fuse_ops import StorfsOperations
@@ -65,7 +67,10 @@ def serve(config: Config, mountpoint: Path, extra_options: dict[str, str | bool]
     options = fuse_options(config, extra_options)
     log.info(
         "mounting %d account(s) at %s (libfuse %d, ttl %gs)",
-        len(providers), mountpoint, LIBFUSE_MAJOR, config.cache.ttl,
+        len(providers),
+        mountpoint,
+        LIBFUSE_MAJOR,
+        config.cache.ttl,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # mfusepy's note about utimens ns

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -34,9 +35,15 @@ class HttpSettings:
 class BoundedRetry(Retry):
     """urllib3 Retry that honours Retry-After but never sleeps longer than `retry_after_max`."""
 
-    retry_after_max: float = 10.0
+    def __init__(self, *args: Any, retry_after_max: float = 10.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # older urllib3 has no retry_after_max of its own
+        self.retry_after_max = retry_after_max  # type: ignore[assignment]
 
-    def get_retry_after(self, response):  # type: ignore[no-untyped-def]
+    def new(self, **kwargs: Any) -> BoundedRetry:
+        kwargs.setdefault("retry_after_max", self.retry_after_max)
+        return super().new(**kwargs)  # type: ignore[return-value]
+
+    def get_retry_after(self, response: Any) -> float | None:
         seconds = super().get_retry_after(response)
         return None if seconds is None else min(seconds, self.retry_after_max)
 
@@ -65,8 +72,8 @@ def make_session(settings: HttpSettings) -> ReadOnlySession:
         respect_retry_after_header=True,
         raise_on_status=False,
         raise_on_redirect=False,
+        retry_after_max=settings.retry_after_max,
     )
-    retry.retry_after_max = settings.retry_after_max
     session = ReadOnlySession()
     adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
     session.mount("http://", adapter)

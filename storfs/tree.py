@@ -73,7 +73,7 @@ class Tree:
             entry = self.listing(node.listing).lookup(name)
             if entry is None:
                 raise NotFound(f"no {name!r} in {node.listing.kind}")
-            children = provider.children(node.listing, entry.ref) if entry.is_dir else {}
+            children = provider.children(node.listing, entry) if entry.is_dir else {}
             return Node(entry=entry, children=dict(children), provider=provider)
         if not node.is_dir:
             raise NotADirectory(f"{name!r}: parent is not a directory")

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, NamedTuple
 
-from storfs.entry import Page
+from storfs.entry import Entry, Page
 from storfs.errors import ConfigError
 from storfs.transport import HttpSettings
 
@@ -53,7 +53,7 @@ class Provider(ABC):
     def top_level(self) -> dict[str, ListingKey]:
         """Fixed directories under the account and the listing each one shows."""
 
-    def children(self, key: ListingKey, entry_ref: tuple[str, ...]) -> dict[str, ListingKey]:
+    def children(self, key: ListingKey, entry: Entry) -> dict[str, ListingKey]:
         """Fixed directories inside a directory entry of listing `key` (none by default)."""
         return {}
 

@@ -296,9 +296,7 @@ class OASServer:
     def _check_auth(self, method: str, path: str, query, header_items, headers) -> None:
         version = headers.get("x-oas-version")
         if version != API_VERSION:
-            raise _OASError(
-                400, "InvalidArgument", f"x-oas-version must be {API_VERSION}, got {version!r}"
-            )
+            raise _OASError(400, "InvalidArgument", f"x-oas-version must be {API_VERSION}, got {version!r}")
         date = headers.get("date")
         if date is None or not _RFC1123_RE.fullmatch(date):
             raise _OASError(403, "RequestTimeTooSkewed", "missing or malformed Date header")

@@ -69,13 +69,17 @@ VECTORS = [
 ]
 
 
-@pytest.mark.parametrize(("vid", "url", "headers", "expected", "signature"), VECTORS, ids=[v[0] for v in VECTORS])
+@pytest.mark.parametrize(
+    ("vid", "url", "headers", "expected", "signature"), VECTORS, ids=[v[0] for v in VECTORS]
+)
 def test_string_to_sign_and_signature_match_published_vectors(vid, url, headers, expected, signature) -> None:
     assert string_to_sign("GET", url, headers, ACCOUNT) == expected
     assert sign(base64.b64decode(KEY), expected) == signature
 
 
-@pytest.mark.parametrize(("vid", "url", "headers", "expected", "signature"), VECTORS, ids=[v[0] for v in VECTORS])
+@pytest.mark.parametrize(
+    ("vid", "url", "headers", "expected", "signature"), VECTORS, ids=[v[0] for v in VECTORS]
+)
 def test_auth_base_signs_the_prepared_request(vid, url, headers, expected, signature) -> None:
     prepared = requests.Request("GET", url, headers=headers, auth=SharedKeyAuth(ACCOUNT, KEY)).prepare()
     assert prepared.headers["Authorization"] == f"SharedKey {ACCOUNT}:{signature}"
@@ -103,7 +107,9 @@ def test_matches_the_sdk_signer_for_storfs_requests(url: str) -> None:
 
 def test_auth_dates_requests_with_its_clock() -> None:
     auth = SharedKeyAuth(ACCOUNT, KEY, clock=lambda: parsedate_to_datetime(DATE).timestamp())
-    prepared = requests.Request("GET", VECTORS[0][1], headers={"x-ms-version": "2020-10-02"}, auth=auth).prepare()
+    prepared = requests.Request(
+        "GET", VECTORS[0][1], headers={"x-ms-version": "2020-10-02"}, auth=auth
+    ).prepare()
     assert prepared.headers["x-ms-date"] == DATE
     assert prepared.headers["Authorization"].endswith(VECTORS[0][4])
     assert KEY not in repr(auth)

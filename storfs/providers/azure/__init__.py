@@ -33,7 +33,10 @@ class AzureProvider(Provider):
         super().__init__(account, settings, http)
         options = dict(settings)
         if options.get("connection_string"):
-            options = {**parse_connection_string(options["connection_string"]), **_without(options, "connection_string")}
+            options = {
+                **parse_connection_string(options["connection_string"]),
+                **_without(options, "connection_string"),
+            }
         self.storage_account = options.get("account")
         if not self.storage_account:
             raise ConfigError(f"[azure.{account}]: set `account` (the storage account name)")

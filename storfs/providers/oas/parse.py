@@ -41,26 +41,26 @@ def parse_vaults(body: bytes) -> Page:
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise BadResponse(f"{WHAT} answered malformed JSON ({type(exc).__name__})") from None
     if not isinstance(root, dict):
-        raise BadResponse(f"{WHAT} answered a JSON {_kind(root)}, not an object")
+        raise BadResponse(f"{WHAT} answered {_kind(root)} instead of a JSON object")
     vaults = root.get("VaultList")
     if not isinstance(vaults, list):
-        what = "no" if vaults is None else f"a {_kind(vaults)} as"
+        what = "no" if vaults is None else f"{_kind(vaults)} as"
         raise BadResponse(f"{WHAT} answered {what} `VaultList`, expected an array")
     marker = root.get("Marker")
     if marker is None:
         marker = ""  # the doc always sends it; a server that omits it has nothing more to give
     if not isinstance(marker, str) or isinstance(marker, _JsonNumber):
-        raise BadResponse(f"{WHAT} answered a {_kind(marker)} as `Marker`, expected a string")
+        raise BadResponse(f"{WHAT} answered {_kind(marker)} as `Marker`, expected a string")
     entries = [_vault(vault, index) for index, vault in enumerate(vaults)]
     return Page(entries, marker.strip() or None)
 
 
 def _vault(vault: Any, index: int) -> Entry:
     if not isinstance(vault, dict):
-        raise BadResponse(f"{WHAT} answered a {_kind(vault)} as VaultList[{index}], expected an object")
+        raise BadResponse(f"{WHAT} answered {_kind(vault)} as VaultList[{index}], expected an object")
     name = vault.get("VaultName")
     if not isinstance(name, str) or isinstance(name, _JsonNumber):
-        what = "no" if name is None else f"a {_kind(name)} as"
+        what = "no" if name is None else f"{_kind(name)} as"
         raise BadResponse(f"{WHAT} answered {what} `VaultName` in VaultList[{index}], expected a string")
     fields: list[str] = []
     for key, value in vault.items():
@@ -111,8 +111,8 @@ def _size(value: Any) -> int:
 
 
 def _kind(value: Any) -> str:
+    """`a number`, `an object`...: the JSON type of a parsed value, for messages."""
     if isinstance(value, _JsonNumber) or (isinstance(value, int | float) and not isinstance(value, bool)):
-        return "number"
-    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value), type(value).__name__
-    )
+        return "a number"
+    kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return kinds.get(type(value), f"a {type(value).__name__}")

@@ -18,7 +18,8 @@ _OAS_HEADER_PREFIX = "x-oas-"
 def string_to_sign(method: str, url: str, headers: Mapping[str, str]) -> str:
     """`VERB\\nDate\\nCanonicalizedOASHeaders + CanonicalizedResource` for a request as it will be sent."""
     lowered = {name.lower(): value for name, value in headers.items()}
-    return f"{method.upper()}\n{lowered.get('date', '')}\n{canonical_oas_headers(lowered)}{canonical_resource(url)}"
+    date = lowered.get("date", "")
+    return f"{method.upper()}\n{date}\n{canonical_oas_headers(lowered)}{canonical_resource(url)}"
 
 
 def canonical_oas_headers(headers: Mapping[str, str]) -> str:
