@@ -188,6 +188,7 @@ class CountingProxy:
 class _Handler(BaseHTTPRequestHandler):
     proxy: CountingProxy  # set on the bound subclass
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
     timeout = 120  # idle keep-alive connections are dropped after this
 
     def log_message(self, format, *args):  # silence the default stderr log
@@ -234,9 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         conn = proxy._connect()
         try:
-            conn.putrequest(
-                self.command, proxy._prefix + raw, skip_host=True, skip_accept_encoding=True
-            )
+            conn.putrequest(self.command, proxy._prefix + raw, skip_host=True, skip_accept_encoding=True)
             for k, v in self.headers.items():
                 lk = k.lower()
                 if lk in HOP_BY_HOP or lk == "content-length" or lk == "expect":

@@ -397,6 +397,7 @@ class OASServer:
 class _Handler(BaseHTTPRequestHandler):
     oas: OASServer  # set on a per-server subclass
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
     server_version = "FakeOAS/1.0"
 
     def version_string(self) -> str:

@@ -219,6 +219,7 @@ class _QSError(Exception):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
     server_version = "QingStor"
 
     def version_string(self) -> str:

@@ -63,9 +63,7 @@ def test_create_containers_is_idempotent_and_sets_properties(azurite):
 
 def test_list_through_proxy_counts_pages(azurite, proxy):
     with _proxied_client(proxy) as svc:
-        pages = [
-            [c.name for c in page] for page in svc.list_containers(results_per_page=5).by_page()
-        ]
+        pages = [[c.name for c in page] for page in svc.list_containers(results_per_page=5).by_page()]
     assert [len(p) for p in pages] == [5, 5, 2]
     assert [n for p in pages for n in p] == sorted(azurite.list_container_names()) == NAMES
     assert proxy.count_op("list_containers") == 3

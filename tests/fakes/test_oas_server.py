@@ -91,9 +91,7 @@ def server():
 def seeded(server):
     server.add_vault("myvault1", vault_id=SEED_IDS[0], number_of_archives=2, size_in_bytes=12334)
     # inserted out of order on purpose: listing must sort by VaultId
-    server.add_vault(
-        "myvault3", vault_id=SEED_IDS[2], creation_date="Tue, 18 Mar 2014 22:06:47 GMT "
-    )
+    server.add_vault("myvault3", vault_id=SEED_IDS[2], creation_date="Tue, 18 Mar 2014 22:06:47 GMT ")
     server.add_vault("myvault2", vault_id=SEED_IDS[1])
     return server
 

@@ -100,18 +100,14 @@ def test_mtime_is_last_modified(containers: Path, seeded: Azurite) -> None:
     for name in ("audio-0001", "images-0002", "images-1234"):
         props = client.get_container_client(name).get_container_properties()
         result = run(["stat", "-c", "%Y %a %h %F", str(containers / name)])
-        assert result.stdout.split() == [
-            str(int(props.last_modified.timestamp())), "555", "2", "directory"
-        ]
+        assert result.stdout.split() == [str(int(props.last_modified.timestamp())), "555", "2", "directory"]
 
 
 def test_getfattr_shows_properties_and_user_metadata(containers: Path, seeded: Azurite) -> None:
     props = seeded.service_client().get_container_client("audio-0001").get_container_properties()
     result = run(["getfattr", "-d", "--absolute-names", str(containers / "audio-0001")])
     assert result.returncode == 0, result.stderr
-    attrs = dict(
-        line.split("=", 1) for line in result.stdout.splitlines() if line.startswith("user.")
-    )
+    attrs = dict(line.split("=", 1) for line in result.stdout.splitlines() if line.startswith("user."))
     assert attrs["user.azure.meta.owner"] == '"ops"'
     assert attrs["user.azure.meta.team"] == '"media"'
     assert attrs["user.azure.etag"] == f'"{props.etag.strip(chr(34))}"'
@@ -122,9 +118,13 @@ def test_getfattr_shows_properties_and_user_metadata(containers: Path, seeded: A
     assert attrs["user.azure.has_legal_hold"] == '"false"'
     assert "user.azure.last_modified" in attrs
 
-    public = run(["getfattr", "-n", "user.azure.public_access", "--only-values", str(containers / "images-0002")])
+    public = run(
+        ["getfattr", "-n", "user.azure.public_access", "--only-values", str(containers / "images-0002")]
+    )
     assert public.stdout == "container"
-    blob = run(["getfattr", "-n", "user.azure.public_access", "--only-values", str(containers / "video-0003")])
+    blob = run(
+        ["getfattr", "-n", "user.azure.public_access", "--only-values", str(containers / "video-0003")]
+    )
     assert blob.stdout == "blob"
 
 

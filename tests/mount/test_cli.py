@@ -98,7 +98,11 @@ def test_wrong_key_is_permission_denied_and_never_logged(seeded: Azurite, mount)
 def test_dead_endpoint_fails_fast_with_io_error(mount) -> None:
     m = mount(
         {
-            "azure.dead": {"account": AZURITE_ACCOUNT, "key": AZURITE_KEY, "endpoint": "http://127.0.0.1:9/x"},
+            "azure.dead": {
+                "account": AZURITE_ACCOUNT,
+                "key": AZURITE_KEY,
+                "endpoint": "http://127.0.0.1:9/x",
+            },
             "http": {"retries": 1, "backoff": 0.01},
         }
     )
@@ -120,7 +124,15 @@ def test_dead_endpoint_fails_fast_with_io_error(mount) -> None:
         ({"azure.dev": {"account": "a", "key": AZURITE_KEY, "page_size": 0}}, "page_size"),
         ({}, "no accounts configured"),
     ],
-    ids=["unknown-key", "unknown-provider", "no-credentials", "unset-env", "bad-ttl", "bad-page-size", "empty"],
+    ids=[
+        "unknown-key",
+        "unknown-provider",
+        "no-credentials",
+        "unset-env",
+        "bad-ttl",
+        "bad-page-size",
+        "empty",
+    ],
 )
 def test_bad_config_is_one_clear_line_and_exit_2(tmp_path: Path, tables, expected: str) -> None:
     config = write_config(tmp_path / "bad.toml", tables)

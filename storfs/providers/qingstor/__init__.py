@@ -1,0 +1,195 @@
+"""QingStor (native API 2016-01-06): buckets, in-progress multipart uploads and their parts.
+
+/qingstor/<account>/buckets/<bucket>/uploads/<upload-id>/parts/<00001>
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import requests
+
+from storfs.entry import Entry, Page
+from storfs.errors import AccessDenied, BadResponse, ConfigError, NotFound, RemoteError, StorfsError
+from storfs.providers.base import ListingKey, Provider
+from storfs.providers.qingstor import parse
+from storfs.providers.qingstor.signer import QSAuth
+from storfs.transport import HttpSettings, make_session, send
+
+DEFAULT_ENDPOINT = "https://qingstor.com"
+BUCKETS, UPLOADS, PARTS = "buckets", "uploads", "parts"
+
+#: Error codes from QingStor's error table, by the errno they mean to a file system user.
+NOT_FOUND_CODES = frozenset({"bucket_not_exists", "object_not_exists", "upload_not_exists"})
+DENIED_CODES = frozenset(
+    {
+        "permission_denied", "access_denied", "signature_not_matched", "invalid_access_key_id",
+        "request_expired", "bucket_not_active", "account_problem", "delinquent_account",
+    }
+)  # fmt: skip
+
+
+class QingStorProvider(Provider):
+    name = "qingstor"
+    config_keys = frozenset(
+        {"access_key_id", "secret_access_key", "endpoint", "zone", "zone_endpoint", "config_file"}
+    )
+    secret_keys = frozenset({"secret_access_key"})
+    max_page_size = 1000  # List Multipart and List Multipart Uploads refuse more
+
+    def __init__(
+        self,
+        account: str,
+        settings: Mapping[str, Any],
+        http: HttpSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(account, settings, http)
+        where = f"[qingstor.{account}]"
+        options = (
+            {**official_config(settings["config_file"], where), **settings}
+            if settings.get("config_file")
+            else dict(settings)
+        )
+        for key in ("access_key_id", "secret_access_key"):
+            if not isinstance(options.get(key), str) or not options[key]:
+                raise ConfigError(f"{where}: set `{key}`")
+        self.endpoint = _origin(options.get("endpoint") or DEFAULT_ENDPOINT, where, "endpoint")
+        self.zone: str | None = options.get("zone")
+        self.zone_endpoint: str | None = options.get("zone_endpoint")
+        if self.zone_endpoint is not None and "{zone}" not in self.zone_endpoint:
+            raise ConfigError(
+                f"{where}: zone_endpoint must contain {{zone}}, like https://{{zone}}.example.com"
+            )
+        self._auth = QSAuth(options["access_key_id"], options["secret_access_key"], clock)
+        self._session = make_session(http)
+
+    def top_level(self) -> dict[str, ListingKey]:
+        return {BUCKETS: self.key(BUCKETS)}
+
+    def children(self, key: ListingKey, entry: Entry) -> dict[str, ListingKey]:
+        if key.kind == BUCKETS:
+            return {UPLOADS: self.key(UPLOADS, entry.name, entry.ref[0])}
+        if key.kind == UPLOADS:
+            bucket, location = key.args
+            return {PARTS: self.key(PARTS, bucket, location, entry.ref[0], entry.name)}
+        return {}
+
+    def list_page(self, key: ListingKey, cursor: str | None) -> Page:
+        if key.kind == BUCKETS:
+            return self._list_buckets(cursor)
+        if key.kind == UPLOADS:
+            return self._list_uploads(*key.args, cursor=cursor)
+        if key.kind == PARTS:
+            return self._list_parts(*key.args, cursor=cursor)
+        raise NotFound(f"{self.label}: no listing {key.kind!r}")
+
+    def zone_url(self, location: str) -> str:
+        """Where bucket-level calls for a bucket in `location` go."""
+        if self.zone_endpoint is not None:
+            return self.zone_endpoint.format(zone=location).rstrip("/")
+        if self.endpoint == DEFAULT_ENDPOINT and location:
+            return f"https://{location}.qingstor.com"
+        return self.endpoint
+
+    # -- the three listings ------------------------------------------------------------------
+
+    def _list_buckets(self, cursor: str | None) -> Page:
+        offset = int(cursor or 0)
+        what = f"{self.label} GET Service"
+        headers = {"Location": self.zone} if self.zone else {}
+        query = {"limit": self.page_size, "offset": offset}
+        data = self._get(self.endpoint, "/", urlencode(query), what, headers)
+        buckets = [parse.bucket_entry(item, what) for item in parse.items(data, "buckets", what)]
+        # `count` may be the page or the total, so only a full page means there may be more.
+        full = len(buckets) >= self.page_size
+        return Page(buckets, str(offset + len(buckets)) if full and buckets else None)
+
+    def _list_uploads(self, bucket: str, location: str, cursor: str | None) -> Page:
+        what = f"{self.label} List Multipart Uploads {bucket}"
+        key_marker, upload_id_marker = json.loads(cursor) if cursor else ("", "")
+        query = {"limit": self.page_size}
+        if key_marker:
+            query |= {"key_marker": key_marker, "upload_id_marker": upload_id_marker}
+        path = "/" + quote(bucket, safe="")
+        data = self._get(self.zone_url(location), path, urlencode(query, quote_via=quote) + "&uploads", what)
+        uploads = [parse.upload_entry(item, what) for item in parse.items(data, "uploads", what)]
+        next_key = data.get("next_key_marker") or ""
+        next_upload = data.get("next_upload_id_marker") or ""
+        has_more = data.get("has_more")
+        more = bool(next_key) if has_more is None else has_more is True
+        if more and not next_key:
+            raise BadResponse(f"{what}: has_more without next_key_marker")
+        return Page(uploads, json.dumps([next_key, next_upload]) if more else None)
+
+    def _list_parts(self, bucket: str, location: str, key: str, upload_id: str, cursor: str | None) -> Page:
+        what = f"{self.label} List Multipart {bucket} upload {upload_id}"
+        query = {"limit": self.page_size, "upload_id": upload_id}
+        if cursor is not None:
+            query["part_number_marker"] = cursor
+        # The key goes on the wire percent-encoded and otherwise untouched: `..` stays `..`.
+        path = "/" + quote(bucket, safe="") + "/" + quote(key, safe="/")
+        data = self._get(self.zone_url(location), path, urlencode(sorted(query.items())), what)
+        parts = [parse.part_entry(item, what) for item in parse.items(data, "object_parts", what)]
+        # No next marker is documented: a full page means there may be more after its last part.
+        full = len(parts) >= self.page_size
+        return Page(parts, str(int(parts[-1].name)) if full and parts else None)
+
+    def _get(self, origin: str, path: str, query: str, what: str, headers: Mapping[str, str] = {}) -> Any:
+        # Prepared by hand and signed last: requests' URL preparation would resolve `.`/`..`
+        # segments in object keys, so the signed path would not be the path sent.
+        request = requests.PreparedRequest()
+        request.prepare(method="GET", url=origin + "/", headers=dict(headers))
+        request.url = origin + path + ("?" + query if query else "")
+        self._auth(request)
+        response = send(self._session, request, self.http, what=what, decode_error=decode_error)
+        return parse.load_json(response.content, what)
+
+
+def decode_error(response: requests.Response) -> StorfsError:
+    """Map a QingStor JSON error body to an errno-carrying error; the server's message is not kept."""
+    try:
+        code = str(json.loads(response.content).get("code") or "")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        code = ""
+    message = f"HTTP {response.status_code} {code or 'no error code'}"
+    if code in NOT_FOUND_CODES or (not code and response.status_code == 404):
+        return NotFound(message)
+    if code in DENIED_CODES or response.status_code in (401, 403):
+        return AccessDenied(message)
+    return RemoteError(message)
+
+
+def official_config(path: str, where: str) -> dict[str, Any]:
+    """Settings from the official tools' YAML file (access_key_id, secret_access_key, host...)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except OSError as exc:
+        raise ConfigError(f"{where}: config_file {path}: {exc.strerror}") from None
+    except yaml.YAMLError:
+        raise ConfigError(f"{where}: config_file {path} is not valid YAML") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: config_file {path} is not a YAML mapping")
+    result = {key: data[key] for key in ("access_key_id", "secret_access_key") if data.get(key)}
+    if data.get("host"):
+        protocol = data.get("protocol") or "https"
+        port = data.get("port")
+        default_port = {"https": 443, "http": 80}.get(protocol)
+        suffix = f":{port}" if port and int(port) != default_port else ""
+        result["endpoint"] = f"{protocol}://{data['host']}{suffix}"
+    return result
+
+
+def _origin(url: str, where: str, key: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/") or parts.query:
+        raise ConfigError(f"{where}: {key} must be scheme://host[:port], got {url!r}")
+    return f"{parts.scheme}://{parts.netloc}"

@@ -1,0 +1,81 @@
+"""QingStor JSON bodies -> entries: buckets, multipart uploads and parts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from storfs.dates import parse_iso8601
+from storfs.entry import Entry, field_name
+from storfs.errors import BadResponse
+
+PROVIDER = "qingstor"
+
+
+def load_json(body: bytes, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadResponse(f"{what} answered a body that is not JSON") from None
+    if not isinstance(data, dict):
+        raise BadResponse(f"{what} answered JSON that is not an object")
+    return data
+
+
+def items(data: dict[str, Any], field: str, what: str) -> list[dict[str, Any]]:
+    value = data.get(field)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise BadResponse(f"{what} answered `{field}` that is not a list of objects")
+    return value
+
+
+def text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value).strip()
+
+
+def fields_of(item: dict[str, Any]) -> tuple[str, ...]:
+    """Every field of a JSON item as xattrs `user.qingstor.<field>`."""
+    result: list[str] = []
+    for key, value in item.items():
+        if value is not None:
+            result += (field_name(PROVIDER, key), text(value))
+    return tuple(result)
+
+
+def required_str(item: dict[str, Any], key: str, what: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadResponse(f"{what} answered an item without a string `{key}`")
+    return value
+
+
+def created(item: dict[str, Any]) -> float:
+    value = item.get("created")
+    return (parse_iso8601(value) or 0.0) if isinstance(value, str) else 0.0
+
+
+def bucket_entry(item: dict[str, Any], what: str) -> Entry:
+    name = required_str(item, "name", what)
+    location = item.get("location") if isinstance(item.get("location"), str) else ""
+    return Entry(name, is_dir=True, mtime=created(item), fields=fields_of(item), ref=(location or "",))
+
+
+def upload_entry(item: dict[str, Any], what: str) -> Entry:
+    upload_id = required_str(item, "upload_id", what)
+    key = required_str(item, "key", what)
+    return Entry(upload_id, is_dir=True, mtime=created(item), fields=fields_of(item), ref=(key,))
+
+
+def part_entry(item: dict[str, Any], what: str) -> Entry:
+    number = item.get("part_number")
+    if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+        raise BadResponse(f"{what} answered a part without a valid `part_number`")
+    size = item.get("size")
+    size = size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else 0
+    return Entry(f"{number:05d}", is_dir=False, size=size, mtime=created(item), fields=fields_of(item))
