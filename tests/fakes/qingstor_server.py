@@ -446,17 +446,13 @@ class QingStorServer:
         )
 
     def _sign(self, string_to_sign: str) -> str:
-        mac = hmac.new(
-            self.secret_access_key.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha256
-        )
+        mac = hmac.new(self.secret_access_key.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha256)
         return base64.b64encode(mac.digest()).decode("ascii")
 
     def _authenticate(self, method: str, target: str, headers) -> None:
         m = _AUTH_RE.match(_header(headers, "authorization").strip())
         if not m or m.group(1) != self.access_key_id:
-            raise _QSError(
-                401, "invalid_access_key_id", "The access key id you provided does not exist."
-            )
+            raise _QSError(401, "invalid_access_key_id", "The access key id you provided does not exist.")
         date_text = _header(headers, "x-qs-date") or _header(headers, "date")
         when = parse_http_date(date_text) if date_text else None
         if when is None:
@@ -558,9 +554,7 @@ class QingStorServer:
         key_marker = params.get("key_marker", "")
         upload_id_marker = params.get("upload_id_marker", "")
         limit = _int_param(params, "limit", 200, 1, MAX_LIMIT)
-        uploads = sorted(
-            (u for u in self._uploads.values() if u.bucket == bucket), key=_Upload.order
-        )
+        uploads = sorted((u for u in self._uploads.values() if u.bucket == bucket), key=_Upload.order)
         marker_order = None
         if key_marker and upload_id_marker:
             marker = self._uploads.get((bucket, upload_id_marker))

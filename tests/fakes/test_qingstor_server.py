@@ -205,16 +205,12 @@ QS_VECTORS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "vid,target,headers,auth,clock,op", QS_VECTORS, ids=[v[0] for v in QS_VECTORS]
-)
+@pytest.mark.parametrize("vid,target,headers,auth,clock,op", QS_VECTORS, ids=[v[0] for v in QS_VECTORS])
 def test_server_accepts_documented_vectors(vid, target, headers, auth, clock, op):
     # The test signer must reproduce the documented value, or the other tests prove nothing.
     xqs = {k: v for k, v in headers.items() if k.startswith("x-qs-")}
     date = "" if xqs else headers["Date"]
-    assert f"QS {AK}:" + qs_sign(SK, "GET", target, date, headers.get("Content-Type", ""), xqs) == (
-        auth
-    ), vid
+    assert f"QS {AK}:" + qs_sign(SK, "GET", target, date, headers.get("Content-Type", ""), xqs) == (auth), vid
     srv = make_server(clock=lambda: clock + 60)
     try:
         seed_doc_example(srv)
@@ -244,9 +240,7 @@ def test_go_sdk_vector_unicode_path_year_one():
         "Authorization": "QS ENV_ACCESS_KEY_ID:XsTXX50kzqBf92zLG1aIUIJmZ0hqIHoaHgkumwnV3fs=",
     }
     year_one = -62135596800.0
-    with QingStorServer(
-        "ENV_ACCESS_KEY_ID", "ENV_SECRET_ACCESS_KEY", clock=lambda: year_one
-    ) as srv:
+    with QingStorServer("ENV_ACCESS_KEY_ID", "ENV_SECRET_ACCESS_KEY", clock=lambda: year_one) as srv:
         resp = requests.get(srv.url + target, headers=headers, timeout=5)
         assert_error(resp, 404, "bucket_not_exists")  # authenticated, then routed
         assert srv.requests[-1].path == "/bucket-name/中文"
@@ -560,9 +554,7 @@ def test_server_clock_parameter_is_used():
 
 def test_missing_or_garbled_credentials(server):
     url = server.url + "/"
-    assert_error(
-        requests.get(url, headers={"Date": now_date()}, timeout=5), 401, ("invalid_access_key_id")
-    )
+    assert_error(requests.get(url, headers={"Date": now_date()}, timeout=5), 401, ("invalid_access_key_id"))
     for auth in (f"QS {AK}", f"AWS {AK}:abc=", f"QS {AK}:", "QS :abc"):
         resp = requests.get(url, headers={"Date": now_date(), "Authorization": auth}, timeout=5)
         assert_error(resp, 401, "invalid_access_key_id")
