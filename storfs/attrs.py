@@ -29,6 +29,28 @@ class StatMaker:
             return self._make(DIR_MODE, 2, entry.size, entry.mtime, entry.ctime)
         return self._make(FILE_MODE, 1, entry.size, entry.mtime, entry.ctime)
 
+    def file(self, size: int, mtime: float) -> dict[str, Any]:
+        """A file storfs generates itself (under `/.storfs/`)."""
+        return self._make(FILE_MODE, 1, size, mtime, mtime)
+
+    def fill(self, st: Any, entry: Entry) -> None:
+        """Write an entry's attributes straight into a C `struct stat` (the readdirplus path)."""
+        is_dir = entry.is_dir
+        st.st_mode = DIR_MODE if is_dir else FILE_MODE
+        st.st_nlink = 2 if is_dir else 1
+        st.st_uid = self.uid
+        st.st_gid = self.gid
+        st.st_size = entry.size
+        st.st_blocks = (entry.size + BLOCK - 1) // BLOCK
+        st.st_blksize = 4096
+        seconds = int(entry.mtime)
+        nanos = int((entry.mtime - seconds) * 1e9)
+        st.st_mtimespec.tv_sec = st.st_atimespec.tv_sec = seconds
+        st.st_mtimespec.tv_nsec = st.st_atimespec.tv_nsec = nanos
+        ctime = entry.ctime
+        st.st_ctimespec.tv_sec = int(ctime)
+        st.st_ctimespec.tv_nsec = int((ctime - int(ctime)) * 1e9)
+
     def _make(self, mode: int, nlink: int, size: int, mtime: float, ctime: float) -> dict[str, Any]:
         return {
             "st_mode": mode,

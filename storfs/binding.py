@@ -17,6 +17,7 @@ FUSE_FILL_DIR_PLUS = 2  # filler flag: the attributes we pass are complete
 LIBFUSE_MAJOR: int = mfusepy.fuse_version_major
 Operations = mfusepy.Operations
 ENOATTR: int = mfusepy.ENOATTR
+set_st_attrs = mfusepy.set_st_attrs
 
 
 class PlusFUSE(mfusepy.FUSE):
@@ -30,12 +31,19 @@ class PlusFUSE(mfusepy.FUSE):
     def readdir_fuse_3(self, path, buf, filler, offset, fip, flags):  # type: ignore[no-untyped-def]
         if not flags & FUSE_READDIR_PLUS:
             return self._readdir(path, buf, filler, offset, fip)
-        decoded = None if path is None else path.decode(self.encoding, self.errors)
-        items = self.operations.readdir_with_offset(decoded, offset, fip.contents.fh)
-        for name, attrs, next_offset in items:
+        operations = self.operations
+        fill_stat = operations.fill_stat
+        encoding, errors = self.encoding, self.errors
+        for name, source, next_offset in operations.readdir_items(offset, fip.contents.fh):
             st = mfusepy.c_stat()
-            mfusepy.set_st_attrs(st, attrs, use_ns=self.use_ns)
+            fill_stat(st, source)
             plus = 0 if name in (".", "..") else FUSE_FILL_DIR_PLUS
-            if filler(buf, name.encode(self.encoding, self.errors), st, next_offset, plus) != 0:
+            if filler(buf, name.encode(encoding, errors), st, next_offset, plus) != 0:
                 break
         return 0
+
+    def open(self, path, fip):  # type: ignore[no-untyped-def]
+        result = super().open(path, fip)
+        if self.operations.direct_io(path.decode(self.encoding, self.errors)):
+            fip.contents.direct_io = 1
+        return result

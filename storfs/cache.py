@@ -5,12 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from typing import Any
 
 from cachetools import TLRUCache
 
 from storfs.entry import Page
 from storfs.listing import Listing
 from storfs.providers.base import ListingKey
+from storfs.stats import Stats
 
 
 class ListingCache:
@@ -21,11 +24,21 @@ class ListingCache:
     handle. Thread-safe: one lock guards the cachetools structure (which is not).
     """
 
-    def __init__(self, ttl: float, max_entries: int, timer: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl: float,
+        max_entries: int,
+        timer: Callable[[], float] = time.monotonic,
+        executor: Executor | None = None,
+        stats: Stats | None = None,
+    ) -> None:
         self.ttl = ttl
         self.timer = timer
+        self.executor = executor
+        self.stats = stats or Stats()
         self._lock = threading.Lock()
-        self._listings: TLRUCache[ListingKey, Listing] = TLRUCache(
+        self._listings: TLRUCache[ListingKey, Listing] = _CountingTLRU(
+            self.stats,
             maxsize=max_entries,
             ttu=lambda _key, listing, _now: listing.born + ttl,
             timer=timer,
@@ -37,9 +50,12 @@ class ListingCache:
         with self._lock:
             listing = self._listings.get(key)
             if listing is None:
-                listing = Listing(label, fetch, born=self.timer())
+                self.stats.cache_event("misses")
+                listing = Listing(label, fetch, born=self.timer(), executor=self.executor)
                 listing.on_grow = self._regrow(key)
                 self._store(key, listing)
+            else:
+                self.stats.cache_event("hits")
             return listing
 
     def cached(self, key: ListingKey) -> Listing | None:
@@ -77,3 +93,16 @@ class ListingCache:
             self._listings[key] = listing
         except ValueError:  # a single listing larger than max_entries: serve it uncached
             self._listings.pop(key, None)
+
+
+class _CountingTLRU(TLRUCache):  # type: ignore[type-arg]
+    """A TLRUCache that counts what it evicts to stay within its size."""
+
+    def __init__(self, stats: Stats, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._stats = stats
+
+    def popitem(self) -> Any:
+        item = super().popitem()
+        self._stats.cache_event("evictions")
+        return item

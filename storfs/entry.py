@@ -53,10 +53,15 @@ class Entry:
 
 
 class Page(NamedTuple):
-    """One page of a listing: its entries and the opaque cursor of the next page (None at the end)."""
+    """One page of a listing: its entries and the opaque cursor of the next page (None at the end).
+
+    `lookahead` holds the cursors of further pages when the API reveals them (offset paging with a
+    total), so a streaming reader can fetch them concurrently.
+    """
 
     entries: list[Entry]
     next_cursor: str | None
+    lookahead: tuple[str, ...] = ()
 
 
 _FIELD_NAMES: dict[tuple[str, str], str] = {}

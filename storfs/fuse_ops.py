@@ -8,13 +8,17 @@ import itertools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from storfs.attrs import StatMaker
 from storfs.binding import ENOATTR, Operations
-from storfs.errors import NotADirectory, NotSupported, ReadOnly
+from storfs.control import Control
+from storfs.entry import Entry
+from storfs.errors import NotADirectory, NotFound, NotSupported, ReadOnly
 from storfs.listing import Listing
+from storfs.stats import Stats
 from storfs.tree import Node, Tree
 
 log = logging.getLogger(__name__)
@@ -24,18 +28,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: readdir offsets: "." is 1, ".." is 2, listed entry i is i + FIRST_ENTRY_OFFSET.
 FIRST_ENTRY_OFFSET = 3
 
+#: What a readdir item carries for its attributes: a listed entry, or a ready stat dict.
+StatSource = Entry | dict[str, Any]
 
-def errno_only(method: F) -> F:
-    """Let OSErrors through; turn anything unexpected into EIO with one logged traceback."""
+
+def upcall(method: F) -> F:
+    """Count the call; let OSErrors through; turn anything unexpected into EIO with one traceback."""
+    name = method.__name__
 
     @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: StorfsOperations, *args: Any, **kwargs: Any) -> Any:
+        self.stats.upcall(name)
         try:
-            return method(*args, **kwargs)
-        except OSError:
+            return method(self, *args, **kwargs)
+        except OSError as exc:
+            self.stats.error(exc.errno or errno.EIO)
             raise
         except Exception:
-            log.exception("internal error in %s", method.__name__)
+            log.exception("internal error in %s", name)
+            self.stats.error(errno.EIO)
             raise OSError(errno.EIO, "internal error") from None
 
     return wrapper  # type: ignore[return-value]
@@ -48,10 +59,10 @@ def read_only(*_args: Any, **_kwargs: Any) -> Any:
 class DirHandle:
     """An open directory: a fixed list of names, or a listing read by index."""
 
-    __slots__ = ("listing", "names", "node")
+    __slots__ = ("listing", "names", "node_stat")
 
-    def __init__(self, node: Node, names: list[str] | None, listing: Listing | None) -> None:
-        self.node = node
+    def __init__(self, node_stat: dict[str, Any], names: list[str] | None, listing: Listing | None) -> None:
+        self.node_stat = node_stat
         self.names = names
         self.listing = listing
 
@@ -59,101 +70,162 @@ class DirHandle:
 class StorfsOperations(Operations):  # type: ignore[misc]
     use_ns = False
 
-    def __init__(self, tree: Tree, stats: StatMaker) -> None:
+    def __init__(self, tree: Tree, stats: StatMaker, counters: Stats, control: Control | None = None) -> None:
         self.tree = tree
-        self.stats = stats
-        self._handles: dict[int, DirHandle] = {}
+        self.attrs = stats
+        self.stats = counters
+        self.control = control or Control({})
+        self._dirs: dict[int, DirHandle] = {}
+        self._files: dict[int, bytes] = {}
         self._next_handle = itertools.count(1)
         self._lock = threading.Lock()
 
     # -- reading the tree --------------------------------------------------------------------
 
-    @errno_only
+    @upcall
     def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
+        if self.control.owns(path):
+            return self._control_stat(path)
         return self._stat(self.tree.resolve(path))
 
-    @errno_only
+    @upcall
     def opendir(self, path: str) -> int:
-        node = self.tree.resolve(path)
-        if not node.is_dir:
-            raise NotADirectory(path)
-        if node.listing is not None:
-            handle = DirHandle(node, None, self.tree.listing(node.listing))
+        if self.control.owns(path):
+            if not self.control.is_dir(path):
+                raise NotADirectory(path)
+            handle = DirHandle(self.attrs.fixed_dir(), self.control.names(), None)
         else:
-            handle = DirHandle(node, list(node.children), None)
-        fh = next(self._next_handle)
-        with self._lock:
-            self._handles[fh] = handle
-        return fh
+            node = self.tree.resolve(path)
+            if not node.is_dir:
+                raise NotADirectory(path)
+            listing = self.tree.listing(node.listing) if node.listing is not None else None
+            handle = DirHandle(self._stat(node), None if listing else list(node.children), listing)
+        return self._add(self._dirs, handle)
 
-    @errno_only
+    @upcall
     def releasedir(self, path: str | None, fh: int) -> int:
         with self._lock:
-            self._handles.pop(fh, None)
+            self._dirs.pop(fh, None)
         return 0
 
-    def readdir_with_offset(
-        self, path: str | None, offset: int, fh: int
-    ) -> Iterator[tuple[str, dict[str, Any], int]]:
+    def readdir_items(self, offset: int, fh: int) -> Iterator[tuple[str, StatSource, int]]:
+        """`(name, entry or stat dict, next offset)` from `offset` on; pages are fetched as read."""
+        self.stats.upcall("readdir")
         with self._lock:
-            handle = self._handles.get(fh)
+            handle = self._dirs.get(fh)
         if handle is None:
             raise OSError(errno.EBADF, "directory handle is not open")
-        dir_stat = self._stat(handle.node)
         if offset < 1:
-            yield ".", dir_stat, 1
+            yield ".", handle.node_stat, 1
         if offset < 2:
-            yield "..", {"st_mode": dir_stat["st_mode"]}, 2
+            yield "..", handle.node_stat, 2
         index = max(0, offset - FIRST_ENTRY_OFFSET + 1)
         if handle.listing is not None:
             entry_at = handle.listing.entry_at
-            make = self.stats.entry
-            while (entry := entry_at(index)) is not None:
+            while (entry := entry_at(index, readahead=True)) is not None:
                 index += 1
-                yield entry.name, make(entry), index + FIRST_ENTRY_OFFSET - 1
+                yield entry.name, entry, index + FIRST_ENTRY_OFFSET - 1
         else:
             assert handle.names is not None
-            fixed = self.stats.fixed_dir()
+            fixed = self.attrs.fixed_dir()
             for i in range(index, len(handle.names)):
                 yield handle.names[i], fixed, i + FIRST_ENTRY_OFFSET
 
-    @errno_only
+    def readdir_with_offset(self, path: str | None, offset: int, fh: int) -> Iterator[tuple[str, int, int]]:
+        """mfusepy's plain readdir (libfuse 2, or no readdirplus): only the mode reaches the kernel."""
+        for name, source, next_offset in self.readdir_items(offset, fh):
+            yield name, self.mode_of(source), next_offset
+
+    def fill_stat(self, st: Any, source: StatSource) -> None:
+        """Fill a C `struct stat` for readdirplus."""
+        if isinstance(source, Entry):
+            self.attrs.fill(st, source)
+        else:
+            from storfs.binding import set_st_attrs
+
+            set_st_attrs(st, source)
+
+    def mode_of(self, source: StatSource) -> int:
+        if isinstance(source, Entry):
+            return int(self.attrs.entry(source)["st_mode"])
+        return int(source["st_mode"])
+
+    @upcall
     def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
         if not name.startswith("user."):
             # ENOTSUP makes `ls -l` stop asking for security.* and system.* on every entry.
             raise OSError(errno.ENOTSUP, "only user.* attributes exist here")
+        if self.control.owns(path):
+            raise OSError(ENOATTR, name)
         node = self.tree.resolve(path)
         value = node.entry.xattr(name) if node.entry is not None else None
         if value is None:
             raise OSError(ENOATTR, name)
         return value.encode("utf-8", "surrogateescape")
 
-    @errno_only
+    @upcall
     def listxattr(self, path: str) -> list[str]:
+        if self.control.owns(path):
+            return []
         node = self.tree.resolve(path)
         return [] if node.entry is None else [name for name, _ in node.entry.xattrs()]
 
-    @errno_only
+    @upcall
     def open(self, path: str, flags: int) -> int:
-        node = self.tree.resolve(path)
         if flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND | os.O_CREAT):
             raise ReadOnly(path)
+        if self.control.owns(path):
+            content = self.control.render(path)
+            if content is None:
+                raise OSError(errno.EISDIR if self.control.is_dir(path) else errno.ENOENT, path)
+            return self._add(self._files, content)
+        node = self.tree.resolve(path)
         if node.is_dir:
             raise OSError(errno.EISDIR, path)
         raise NotSupported(f"{path}: listings only; the API cannot serve this file's bytes")
 
-    @errno_only
+    @upcall
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
-        raise NotSupported(path)
+        with self._lock:
+            content = self._files.get(fh)
+        if content is None:
+            raise NotSupported(path)
+        return content[offset : offset + size]
 
-    @errno_only
+    @upcall
+    def release(self, path: str, fh: int) -> int:
+        with self._lock:
+            self._files.pop(fh, None)
+        return 0
+
+    @upcall
     def statfs(self, path: str) -> dict[str, int]:
         return {"f_bsize": 4096, "f_frsize": 4096, "f_namemax": 255}
 
+    def direct_io(self, path: str) -> bool:
+        """Whether reads of `path` must bypass the page cache (generated files change size)."""
+        return self.control.owns(path)
+
+    # -- helpers -----------------------------------------------------------------------------
+
     def _stat(self, node: Node) -> dict[str, Any]:
         if node.entry is None:
-            return self.stats.fixed_dir()
-        return self.stats.entry(node.entry)
+            return self.attrs.fixed_dir()
+        return self.attrs.entry(node.entry)
+
+    def _control_stat(self, path: str) -> dict[str, Any]:
+        if self.control.is_dir(path):
+            return self.attrs.fixed_dir()
+        content = self.control.render(path)
+        if content is None:
+            raise NotFound(path)
+        return self.attrs.file(len(content), time.time())
+
+    def _add(self, table: dict[int, Any], value: Any) -> int:
+        fh = next(self._next_handle)
+        with self._lock:
+            table[fh] = value
+        return fh
 
     # -- every mutating call: read-only file system ----------------------------------------------
 

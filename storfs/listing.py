@@ -5,7 +5,9 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 
 from storfs.entry import Entry, Page
 from storfs.errors import PagingError
@@ -22,21 +24,33 @@ class Listing:
 
     Readers ask for the entry at an index or for a name; a page is fetched only when a reader
     needs something beyond what is already here. Fetches are serialised (marker paging is
-    sequential) so concurrent readers share each page. A failed fetch leaves the listing
-    incomplete; the next reader retries from the same cursor. Nothing is ever dropped or reordered,
-    so an index stays valid for as long as the object lives.
+    sequential) so concurrent readers share each page. A streaming reader (readdir) may ask for
+    read-ahead: the next page is then fetched in the background while the kernel consumes this
+    one, and pages whose cursors the API revealed in advance are fetched concurrently.
+
+    A failed fetch leaves the listing incomplete; the next reader retries from the same cursor.
+    Nothing is ever dropped or reordered, so an index stays valid for as long as the object lives.
     """
 
-    def __init__(self, label: str, fetch: Callable[[str | None], Page], born: float) -> None:
+    def __init__(
+        self,
+        label: str,
+        fetch: Callable[[str | None], Page],
+        born: float,
+        executor: Executor | None = None,
+    ) -> None:
         self.label = label
         self.born = born
         self._fetch = fetch
+        self._executor = executor
         self._fetch_lock = threading.Lock()
         self._entries: list[Entry] = []
         self._by_name: dict[str, Entry] = {}
         self._page_ends: list[int] = []  # cumulative entry counts, one per page
         self._cursor: str | None = None
         self._seen_cursors: set[str] = set()
+        self._pending: deque[tuple[str, Future[Page]]] = deque()  # revealed pages in flight
+        self._reading_ahead = False
         self._skipped = 0
         self.complete = False
         self.on_grow: Callable[[Listing], None] | None = None
@@ -48,12 +62,17 @@ class Listing:
     def pages_fetched(self) -> int:
         return len(self._page_ends)
 
-    def entry_at(self, index: int) -> Entry | None:
-        """The entry at `index`, fetching pages as needed; None past the end."""
+    def entry_at(self, index: int, readahead: bool = False) -> Entry | None:
+        """The entry at `index`, fetching pages as needed; None past the end.
+
+        With `readahead`, reaching the last fetched page starts fetching the next one.
+        """
         while index >= len(self._entries):
             if self.complete:
                 return None
-            self._fetch_next()
+            self._fetch_next(streaming=readahead)
+        if readahead and not self.complete and index >= self._last_page_start():
+            self._read_ahead()
         return self._entries[index]
 
     def lookup(self, name: str) -> Entry | None:
@@ -62,7 +81,7 @@ class Listing:
             entry = self._by_name.get(name)
             if entry is not None or self.complete:
                 return entry
-            self._fetch_next()
+            self._fetch_next(streaming=False)
 
     def cached(self, name: str) -> Entry | None:
         """The entry called `name` if it is already here (no fetch)."""
@@ -72,17 +91,51 @@ class Listing:
         """Which page (0-based) holds entry `index`."""
         return bisect.bisect_right(self._page_ends, index)
 
-    def _fetch_next(self) -> None:
+    def _last_page_start(self) -> int:
+        ends = self._page_ends
+        return ends[-2] if len(ends) > 1 else 0
+
+    def _read_ahead(self) -> None:
+        if self._executor is None or self._reading_ahead:
+            return
+        self._reading_ahead = True
+        seen = len(self._page_ends)
+
+        def fetch() -> None:
+            try:
+                if len(self._page_ends) == seen:
+                    self._fetch_next(streaming=True)
+            except Exception as exc:  # the reader that needs the page retries and reports it
+                log.debug("%s: read-ahead failed: %s", self.label, exc)
+            finally:
+                self._reading_ahead = False
+
+        self._executor.submit(fetch)
+
+    def _fetch_next(self, streaming: bool) -> None:
         seen = len(self._page_ends)
         with self._fetch_lock:
             if self.complete or len(self._page_ends) != seen:
                 return  # another reader fetched this page while we waited
             if seen >= MAX_PAGES:
                 raise PagingError(f"{self.label}: more than {MAX_PAGES} pages; giving up")
-            page = self._fetch(self._cursor)
+            page = self._next_page()
             self._add(page)
+            if streaming and page.lookahead and not self._pending and self._executor is not None:
+                for cursor in page.lookahead:
+                    self._pending.append((cursor, self._executor.submit(self._fetch, cursor)))
         if self.on_grow is not None:
             self.on_grow(self)
+
+    def _next_page(self) -> Page:
+        """The page at the current cursor: from a revealed fetch already in flight, or fetched now."""
+        if self._pending and self._pending[0][0] == self._cursor:
+            _, future = self._pending.popleft()
+            return future.result()
+        for _, future in self._pending:  # the chain of cursors changed: those pages are stale
+            future.cancel()
+        self._pending.clear()
+        return self._fetch(self._cursor)
 
     def _add(self, page: Page) -> None:
         cursor = page.next_cursor
@@ -98,6 +151,9 @@ class Listing:
         if cursor is None:
             self.complete = True
             self._seen_cursors.clear()
+            for _, future in self._pending:
+                future.cancel()
+            self._pending.clear()
             if self._skipped:
                 log.warning("%s: skipped %d unusable or duplicate names", self.label, self._skipped)
 

@@ -10,12 +10,15 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from storfs.attrs import StatMaker
 from storfs.cache import ListingCache
 from storfs.config import Config
+from storfs.control import Control, json_file
 from storfs.errors import ConfigError
+from storfs.stats import STATS
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +64,12 @@ def serve(
     from storfs.tree import Tree
 
     providers = config.providers()
-    cache = ListingCache(config.cache.ttl, config.cache.max_entries)
+    pool = ThreadPoolExecutor(max_workers=config.http.parallel_pages, thread_name_prefix="storfs-fetch")
+    cache = ListingCache(config.cache.ttl, config.cache.max_entries, executor=pool, stats=STATS)
     tree = Tree(providers, cache)
-    operations = StorfsOperations(tree, StatMaker(os.getuid(), os.getgid(), time.time()))
+    control = Control({"stats": json_file(lambda: STATS.snapshot(entries_cached=cache.entries))})
+    attrs = StatMaker(os.getuid(), os.getgid(), time.time())
+    operations = StorfsOperations(tree, attrs, STATS, control)
     options = fuse_options(config, extra_options)
     log.info(
         "mounting %d account(s) at %s (libfuse %d, ttl %gs)",
@@ -75,6 +81,7 @@ def serve(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # mfusepy's note about utimens ns
         PlusFUSE(operations, str(mountpoint), foreground=True, debug=debug, **options)
+    pool.shutdown(wait=False, cancel_futures=True)
     log.info("unmounted %s", mountpoint)
 
 

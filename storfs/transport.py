@@ -12,6 +12,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from storfs.errors import RemoteError, RemoteTimeout, StorfsError
+from storfs.stats import STATS
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class HttpSettings:
     backoff_max: float = 5.0
     retry_after_max: float = 10.0
     verify_tls: bool = True
+    parallel_pages: int = 4  # pages fetched at once: read-ahead and pages an API reveals ahead
 
 
 class BoundedRetry(Retry):
@@ -88,12 +90,15 @@ def send(
     request: requests.PreparedRequest,
     settings: HttpSettings,
     *,
+    account: str,
+    op: str,
     what: str,
     decode_error: Callable[[requests.Response], StorfsError],
 ) -> requests.Response:
     """Send a prepared GET; return a 2xx response or raise the StorfsError it maps to.
 
-    `what` names the call for messages (`azure/dev List Containers`); it must hold no secret.
+    `account` (`azure/dev`) and `op` (`list_containers`) label the request in the stats; `what`
+    names the call in messages (`azure/dev List Containers`) and must hold no secret.
     """
     try:
         response = session.send(
@@ -102,11 +107,15 @@ def send(
             allow_redirects=False,
         )
     except requests.Timeout as exc:
+        STATS.request(account, op, "timeout")
         log.warning("%s: timed out (%s)", what, type(exc).__name__)
         raise RemoteTimeout(f"{what}: the server did not answer in time") from None
     except requests.RequestException as exc:
+        STATS.request(account, op, "unreachable")
         log.warning("%s: request failed (%s)", what, type(exc).__name__)
         raise RemoteError(f"{what}: cannot reach the server ({type(exc).__name__})") from None
+    retries = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
+    STATS.request(account, op, response.status_code, len(retries))
     if 200 <= response.status_code < 300:
         return response
     error = decode_error(response)

@@ -186,6 +186,7 @@ def mounted(backend: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         {
             f"{backend.provider}.main": backend.table(page_size=PAGE),
             f"{backend.provider}.retry": backend.table(page_size=PAGE),
+            f"{backend.provider}.fresh": backend.table(page_size=PAGE),
             f"{backend.provider}.wrong": backend.table(**backend.wrong_secret),
             "cache": {"ttl": 300},
             "http": {"backoff": 0.01},
@@ -268,3 +269,27 @@ def test_a_5xx_burst_within_the_retry_budget_loses_nothing(mounted: Mount, backe
     result = run(["ls", str(top(mounted, backend, "retry"))], timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == backend.names()
+
+
+def read_stats(m: Mount) -> dict[str, Any]:
+    import json
+
+    return json.loads(m.path(".storfs", "stats").read_text())
+
+
+def test_stats_count_requests_and_ls_l_needs_no_per_entry_getattr(mounted: Mount, backend: Any) -> None:
+    from storfs.binding import LIBFUSE_MAJOR
+
+    before = read_stats(mounted)
+    backend.reset()
+    result = run(["ls", "-l", str(top(mounted, backend, "fresh"))])
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == N + 1
+    after = read_stats(mounted)
+    server_requests = backend.list_requests()
+    assert server_requests == math.ceil(N / PAGE)
+    assert after["requests_total"] - before["requests_total"] == server_requests
+    getattrs = after["upcalls"].get("getattr", 0) - before["upcalls"].get("getattr", 0)
+    if LIBFUSE_MAJOR == 3:
+        assert getattrs <= 3, "readdirplus hands the kernel every entry's attributes"
+    assert after["upcalls"]["readdir"] > before["upcalls"].get("readdir", 0)
+    assert set(after) >= {"uptime_seconds", "upcalls", "requests", "retries", "cache", "errors"}

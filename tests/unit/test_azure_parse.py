@@ -56,7 +56,7 @@ def test_seed_page() -> None:
 
 def test_empty_next_marker_ends_the_listing() -> None:
     page = parse_containers(b"<EnumerationResults><Containers/><NextMarker/></EnumerationResults>")
-    assert page == ([], None)
+    assert (page.entries, page.next_cursor) == ([], None)
 
 
 @pytest.mark.parametrize(

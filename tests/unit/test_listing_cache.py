@@ -160,3 +160,47 @@ def test_invalidate_drops_matching_listings() -> None:
     cache.listing(other, Pages(NAMES, 10), "t")
     assert cache.invalidate(lambda k: k.account == "a") == 1
     assert cache.cached(KEY) is None and cache.cached(other) is not None
+
+
+def test_readahead_fetches_the_next_page_while_the_reader_consumes_this_one() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    source = Pages(NAMES, 10)
+    with ThreadPoolExecutor(2) as pool:
+        listing = Listing("t", source, born=0, executor=pool)
+        assert listing.entry_at(0, readahead=True).name == "n000"
+        for _ in range(100):
+            if len(source.calls) == 2:
+                break
+            time.sleep(0.01)
+        assert source.calls == [None, "10"], "page 2 is fetched in the background"
+        assert [listing.entry_at(i, readahead=True).name for i in range(25)] == NAMES
+        assert listing.entry_at(25, readahead=True) is None
+    assert source.calls == [None, "10", "20"], "read-ahead never fetches a page twice or past the end"
+
+
+def test_revealed_pages_are_fetched_concurrently_and_in_order() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls: list[str | None] = []
+    lock = threading.Lock()
+
+    def offsets(cursor: str | None) -> Page:
+        with lock:
+            calls.append(cursor)
+        time.sleep(0.05)
+        start = int(cursor or 0)
+        chunk = NAMES[start : start + 5]
+        full = len(chunk) == 5
+        lookahead = tuple(str(o) for o in range(5, 25, 5)) if start == 0 else ()
+        return Page([Entry(n, is_dir=True) for n in chunk], str(start + 5) if full else None, lookahead)
+
+    with ThreadPoolExecutor(4) as pool:
+        listing = Listing("t", offsets, born=0, executor=pool)
+        started = time.monotonic()
+        names = [e.name for i in range(30) if (e := listing.entry_at(i, readahead=True)) is not None]
+        elapsed = time.monotonic() - started
+    assert names == NAMES
+    # 25 entries, 5 a page: 5 full pages then one empty page past the end.
+    assert sorted(calls, key=lambda c: int(c or 0)) == [None, "5", "10", "15", "20", "25"]
+    assert elapsed < 6 * 0.05, "pages 2-5 were fetched concurrently, not one after another"

@@ -66,7 +66,15 @@ class AzureProvider(Provider):
         )
         prepared = self._session.prepare_request(request)
         what = f"{self.label} List Containers"
-        response = send(self._session, prepared, self.http, what=what, decode_error=decode_error)
+        response = send(
+            self._session,
+            prepared,
+            self.http,
+            account=self.label,
+            op="list_containers",
+            what=what,
+            decode_error=decode_error,
+        )
         return parse_containers(response.content)
 
 

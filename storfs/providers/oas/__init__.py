@@ -67,7 +67,15 @@ class OASProvider(Provider):
         )
         prepared = self._session.prepare_request(request)
         what = f"{self.label} {WHAT}"
-        response = send(self._session, prepared, self.http, what=what, decode_error=decode_error)
+        response = send(
+            self._session,
+            prepared,
+            self.http,
+            account=self.label,
+            op="list_vaults",
+            what=what,
+            decode_error=decode_error,
+        )
         return parse_vaults(response.content)
 
 

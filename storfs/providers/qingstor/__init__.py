@@ -84,9 +84,11 @@ class QingStorProvider(Provider):
         if key.kind == BUCKETS:
             return self._list_buckets(cursor)
         if key.kind == UPLOADS:
-            return self._list_uploads(*key.args, cursor=cursor)
+            bucket, location = key.args
+            return self._list_uploads(bucket, location, cursor)
         if key.kind == PARTS:
-            return self._list_parts(*key.args, cursor=cursor)
+            bucket, location, object_key, upload_id = key.args
+            return self._list_parts(bucket, location, object_key, upload_id, cursor)
         raise NotFound(f"{self.label}: no listing {key.kind!r}")
 
     def zone_url(self, location: str) -> str:
@@ -104,20 +106,27 @@ class QingStorProvider(Provider):
         what = f"{self.label} GET Service"
         headers = {"Location": self.zone} if self.zone else {}
         query = {"limit": self.page_size, "offset": offset}
-        data = self._get(self.endpoint, "/", urlencode(query), what, headers)
+        data = self._get("list_buckets", self.endpoint, "/", urlencode(query), what, headers)
         buckets = [parse.bucket_entry(item, what) for item in parse.items(data, "buckets", what)]
         # `count` may be the page or the total, so only a full page means there may be more.
         full = len(buckets) >= self.page_size
-        return Page(buckets, str(offset + len(buckets)) if full and buckets else None)
+        next_offset = offset + len(buckets)
+        count = data.get("count")
+        lookahead: tuple[str, ...] = ()
+        if offset == 0 and full and isinstance(count, int) and count > len(buckets):
+            # A count larger than the page can only be the total: the remaining offsets are known.
+            lookahead = tuple(str(o) for o in range(next_offset, count, self.page_size))
+        return Page(buckets, str(next_offset) if full and buckets else None, lookahead)
 
     def _list_uploads(self, bucket: str, location: str, cursor: str | None) -> Page:
         what = f"{self.label} List Multipart Uploads {bucket}"
         key_marker, upload_id_marker = json.loads(cursor) if cursor else ("", "")
-        query = {"limit": self.page_size}
+        query: dict[str, Any] = {"limit": self.page_size}
         if key_marker:
             query |= {"key_marker": key_marker, "upload_id_marker": upload_id_marker}
         path = "/" + quote(bucket, safe="")
-        data = self._get(self.zone_url(location), path, urlencode(query, quote_via=quote) + "&uploads", what)
+        query_text = urlencode(query, quote_via=quote) + "&uploads"
+        data = self._get("list_uploads", self.zone_url(location), path, query_text, what)
         uploads = [parse.upload_entry(item, what) for item in parse.items(data, "uploads", what)]
         next_key = data.get("next_key_marker") or ""
         next_upload = data.get("next_upload_id_marker") or ""
@@ -129,25 +138,35 @@ class QingStorProvider(Provider):
 
     def _list_parts(self, bucket: str, location: str, key: str, upload_id: str, cursor: str | None) -> Page:
         what = f"{self.label} List Multipart {bucket} upload {upload_id}"
-        query = {"limit": self.page_size, "upload_id": upload_id}
+        query: dict[str, Any] = {"limit": self.page_size, "upload_id": upload_id}
         if cursor is not None:
             query["part_number_marker"] = cursor
         # The key goes on the wire percent-encoded and otherwise untouched: `..` stays `..`.
         path = "/" + quote(bucket, safe="") + "/" + quote(key, safe="/")
-        data = self._get(self.zone_url(location), path, urlencode(sorted(query.items())), what)
+        data = self._get("list_parts", self.zone_url(location), path, urlencode(sorted(query.items())), what)
         parts = [parse.part_entry(item, what) for item in parse.items(data, "object_parts", what)]
         # No next marker is documented: a full page means there may be more after its last part.
         full = len(parts) >= self.page_size
         return Page(parts, str(int(parts[-1].name)) if full and parts else None)
 
-    def _get(self, origin: str, path: str, query: str, what: str, headers: Mapping[str, str] = {}) -> Any:
+    def _get(
+        self, op: str, origin: str, path: str, query: str, what: str, headers: Mapping[str, str] | None = None
+    ) -> Any:
         # Prepared by hand and signed last: requests' URL preparation would resolve `.`/`..`
         # segments in object keys, so the signed path would not be the path sent.
         request = requests.PreparedRequest()
-        request.prepare(method="GET", url=origin + "/", headers=dict(headers))
+        request.prepare(method="GET", url=origin + "/", headers=dict(headers or {}))
         request.url = origin + path + ("?" + query if query else "")
         self._auth(request)
-        response = send(self._session, request, self.http, what=what, decode_error=decode_error)
+        response = send(
+            self._session,
+            request,
+            self.http,
+            account=self.label,
+            op=op,
+            what=what,
+            decode_error=decode_error,
+        )
         return parse.load_json(response.content, what)
 
 
