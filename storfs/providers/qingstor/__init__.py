@@ -95,7 +95,7 @@ class QingStorProvider(Provider):
         """Where bucket-level calls for a bucket in `location` go."""
         if self.zone_endpoint is not None:
             return self.zone_endpoint.format(zone=location).rstrip("/")
-        if self.endpoint == DEFAULT_ENDPOINT and location:
+        if urlsplit(self.endpoint).hostname == "qingstor.com" and location:
             return f"https://{location}.qingstor.com"
         return self.endpoint
 
@@ -201,10 +201,23 @@ def official_config(path: str, where: str) -> dict[str, Any]:
     if data.get("host"):
         protocol = data.get("protocol") or "https"
         port = data.get("port")
+        if port is not None and not str(port).isdigit():
+            raise ConfigError(f"{where}: config_file {path}: port must be a number, got {port!r}")
         default_port = {"https": 443, "http": 80}.get(protocol)
         suffix = f":{port}" if port and int(port) != default_port else ""
         result["endpoint"] = f"{protocol}://{data['host']}{suffix}"
     return result
+
+
+def _check_zone_endpoint(template: str, where: str) -> None:
+    example = "https://{zone}.example.com"
+    if "{zone}" not in template:
+        raise ConfigError(f"{where}: zone_endpoint must contain {{zone}}, like {example}")
+    try:
+        filled = template.format(zone="pek3a")
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(f"{where}: zone_endpoint may use only {{zone}}, like {example}") from None
+    _origin(filled, where, "zone_endpoint")
 
 
 def _origin(url: str, where: str, key: str) -> str:
