@@ -62,10 +62,8 @@ class QingStorProvider(Provider):
         self.endpoint = _origin(options.get("endpoint") or DEFAULT_ENDPOINT, where, "endpoint")
         self.zone: str | None = options.get("zone")
         self.zone_endpoint: str | None = options.get("zone_endpoint")
-        if self.zone_endpoint is not None and "{zone}" not in self.zone_endpoint:
-            raise ConfigError(
-                f"{where}: zone_endpoint must contain {{zone}}, like https://{{zone}}.example.com"
-            )
+        if self.zone_endpoint is not None:
+            _check_zone_endpoint(self.zone_endpoint, where)
         self._auth = QSAuth(options["access_key_id"], options["secret_access_key"], clock)
         self._session = make_session(http)
 
