@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from typing import Any
 
-from cachetools import TLRUCache
+from cachetools import LRUCache, TLRUCache
 
 from storfs.entry import Page
-from storfs.listing import Listing
+from storfs.listing import MAX_PAGES, Listing
 from storfs.providers.base import ListingKey
 from storfs.stats import Stats
 
@@ -31,8 +32,18 @@ class ListingCache:
         timer: Callable[[], float] = time.monotonic,
         executor: Executor | None = None,
         stats: Stats | None = None,
+        *,
+        max_pages: int = MAX_PAGES,
+        stale_if_error: bool = False,
     ) -> None:
         self.ttl = ttl
+        self.max_pages = max_pages
+        # The last complete listing of each key, kept past its TTL only with stale_if_error.
+        self._complete: LRUCache[ListingKey, Listing] | None = (
+            LRUCache(maxsize=max_entries, getsizeof=lambda listing: max(1, len(listing)))
+            if stale_if_error
+            else None
+        )
         self.timer = timer
         self.executor = executor
         self.stats = stats or Stats()
@@ -51,7 +62,15 @@ class ListingCache:
             listing = self._listings.get(key)
             if listing is None:
                 self.stats.cache_event("misses")
-                listing = Listing(label, fetch, born=self.timer(), executor=self.executor)
+                fallback = self._complete.get(key) if self._complete is not None else None
+                listing = Listing(
+                    label,
+                    fetch,
+                    born=self.timer(),
+                    executor=self.executor,
+                    max_pages=self.max_pages,
+                    fallback=fallback,
+                )
                 listing.on_grow = self._regrow(key)
                 self._store(key, listing)
             else:
@@ -85,6 +104,9 @@ class ListingCache:
             with self._lock:
                 if self._listings.get(key) is listing:
                     self._store(key, listing)
+                if listing.complete and not listing.stale and self._complete is not None:
+                    with contextlib.suppress(ValueError):  # larger than the whole cache
+                        self._complete[key] = listing
 
         return regrow
 

@@ -26,6 +26,8 @@ from storfs.transport import HttpSettings
 class CacheSettings:
     ttl: float = 60.0
     max_entries: int = 100_000
+    max_pages: int = 10_000  # no listing may take more pages (a cursor that never ends)
+    stale_if_error: bool = False  # serve an expired listing, with a warning, when refetching fails
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,17 @@ def _account_settings(
     return settings
 
 
+#: Settings that would break storfs below these values.
+_MINIMUM = {
+    "max_entries": 1,
+    "max_pages": 1,
+    "parallel_pages": 1,
+    "deadline": 0.1,
+    "connect_timeout": 0.1,
+    "read_timeout": 0.1,
+}
+
+
 def _dataclass_table(cls: type, name: str, table: Any) -> Any:
     if not isinstance(table, dict):
         raise ConfigError(f"[{name}] must be a table")
@@ -141,8 +154,9 @@ def _dataclass_table(cls: type, name: str, table: Any) -> Any:
         default: Any = known[key].default
         if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, type(default) | int):
             raise ConfigError(f"[{name}]: {key} must be a {type(default).__name__}, got {value!r}")
-        if not isinstance(value, bool) and value < 0:
-            raise ConfigError(f"[{name}]: {key} must not be negative")
+        minimum = _MINIMUM.get(key, 0)
+        if not isinstance(value, bool) and value < minimum:
+            raise ConfigError(f"[{name}]: {key} must be at least {minimum}, got {value!r}")
         values[key] = type(default)(value)
     return cls(**values)
 

@@ -15,8 +15,10 @@ from storfs.names import unusable_reason
 
 log = logging.getLogger(__name__)
 
-#: No listing may take more pages than this (a server whose cursor never ends).
-MAX_PAGES = 100_000
+#: Default page budget of one listing (a server whose cursor never ends).
+MAX_PAGES = 10_000
+#: Empty pages in a row that still promise more: a server going nowhere.
+MAX_EMPTY_PAGES = 100
 
 
 class Listing:
@@ -38,11 +40,18 @@ class Listing:
         fetch: Callable[[str | None], Page],
         born: float,
         executor: Executor | None = None,
+        *,
+        max_pages: int = MAX_PAGES,
+        fallback: Listing | None = None,
     ) -> None:
         self.label = label
         self.born = born
         self._fetch = fetch
         self._executor = executor
+        self._max_pages = max_pages
+        self._fallback = fallback  # a complete, expired listing to serve if fetching fails
+        self._empty_run = 0
+        self.stale = False
         self._fetch_lock = threading.Lock()
         self._entries: list[Entry] = []
         self._by_name: dict[str, Entry] = {}
@@ -117,15 +126,36 @@ class Listing:
         with self._fetch_lock:
             if self.complete or len(self._page_ends) != seen:
                 return  # another reader fetched this page while we waited
-            if seen >= MAX_PAGES:
-                raise PagingError(f"{self.label}: more than {MAX_PAGES} pages; giving up")
-            page = self._next_page()
-            self._add(page)
+            if seen >= self._max_pages:
+                raise PagingError(f"{self.label}: more than {self._max_pages} pages; giving up")
+            try:
+                page = self._next_page()
+            except OSError as exc:
+                if not self._serve_fallback(exc):
+                    raise
+            else:
+                self._add(page)
             if streaming and page.lookahead and not self._pending and self._executor is not None:
                 for cursor in page.lookahead:
                     self._pending.append((cursor, self._executor.submit(self._fetch, cursor)))
         if self.on_grow is not None:
             self.on_grow(self)
+
+    def _serve_fallback(self, error: OSError) -> bool:
+        """Adopt the expired complete listing instead of failing (`stale_if_error`)."""
+        fallback = self._fallback
+        if fallback is None or not fallback.complete or self._page_ends:
+            return False
+        log.warning(
+            "%s: serving the listing fetched earlier, because refreshing failed: %s", self.label, error
+        )
+        self._entries = fallback._entries
+        self._by_name = fallback._by_name
+        self._page_ends = list(fallback._page_ends)
+        self.born = fallback.born
+        self.stale = True
+        self.complete = True
+        return True
 
     def _next_page(self) -> Page:
         """The page at the current cursor: from a revealed fetch already in flight, or fetched now."""
@@ -143,6 +173,9 @@ class Listing:
             if cursor in self._seen_cursors or cursor == self._cursor:
                 raise PagingError(f"{self.label}: the server repeated page cursor {cursor!r}")
             self._seen_cursors.add(cursor)
+        self._empty_run = 0 if page.entries or cursor is None else self._empty_run + 1
+        if self._empty_run >= MAX_EMPTY_PAGES:
+            raise PagingError(f"{self.label}: {MAX_EMPTY_PAGES} empty pages in a row that promise more")
         for entry in page.entries:
             self._admit(entry)
         # Publish entries before the page count so readers never see a page end beyond them.
@@ -155,7 +188,11 @@ class Listing:
                 future.cancel()
             self._pending.clear()
             if self._skipped:
-                log.warning("%s: skipped %d unusable or duplicate names", self.label, self._skipped)
+                log.warning(
+                    "%s: skipped %d entries whose names cannot be file names or repeat an earlier one",
+                    self.label,
+                    self._skipped,
+                )
 
     def _admit(self, entry: Entry) -> None:
         reason = unusable_reason(entry.name)
@@ -163,7 +200,7 @@ class Listing:
             reason = "duplicate name"
         if reason is not None:
             self._skipped += 1
-            log.warning("%s: skipping entry %r: %s", self.label, entry.name[:300], reason)
+            log.debug("%s: skipping entry %r: %s", self.label, entry.name[:300], reason)
             return
         self._by_name[entry.name] = entry
         self._entries.append(entry)

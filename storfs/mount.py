@@ -65,7 +65,14 @@ def serve(
 
     providers = config.providers()
     pool = ThreadPoolExecutor(max_workers=config.http.parallel_pages, thread_name_prefix="storfs-fetch")
-    cache = ListingCache(config.cache.ttl, config.cache.max_entries, executor=pool, stats=STATS)
+    cache = ListingCache(
+        config.cache.ttl,
+        config.cache.max_entries,
+        executor=pool,
+        stats=STATS,
+        max_pages=config.cache.max_pages,
+        stale_if_error=config.cache.stale_if_error,
+    )
     tree = Tree(providers, cache)
     control = Control({"stats": json_file(lambda: STATS.snapshot(entries_cached=cache.entries))})
     attrs = StatMaker(os.getuid(), os.getgid(), time.time())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +33,7 @@ class HttpSettings:
     backoff_max: float = 5.0
     retry_after_max: float = 10.0
     verify_tls: bool = True
+    deadline: float = 60.0  # the most one FUSE call waits on the network, retries included
     parallel_pages: int = 4  # pages fetched at once: read-ahead and pages an API reveals ahead
 
 
@@ -85,6 +88,10 @@ def make_session(settings: HttpSettings) -> ReadOnlySession:
     return session
 
 
+#: Requests run here so that a FUSE call can stop waiting at the deadline whatever the server does.
+_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="storfs-http")
+
+
 def send(
     session: requests.Session,
     request: requests.PreparedRequest,
@@ -97,13 +104,37 @@ def send(
 ) -> requests.Response:
     """Send a prepared GET; return a 2xx response or raise the StorfsError it maps to.
 
-    `account` (`azure/dev`) and `op` (`list_containers`) label the request in the stats; `what`
-    names the call in messages (`azure/dev List Containers`) and must hold no secret.
+    Retries happen inside (urllib3 Retry); however they go, the caller waits at most
+    `settings.deadline` seconds. `account` (`azure/dev`) and `op` (`list_containers`) label the
+    request in the stats; `what` names it in messages and must hold no secret.
     """
+    future = _POOL.submit(_send, session, request, settings, account, op, what)
+    try:
+        response = future.result(timeout=settings.deadline)
+    except FutureTimeout:
+        STATS.request(account, op, "deadline")
+        log.warning("%s: no answer within the %gs deadline", what, settings.deadline)
+        raise RemoteTimeout(f"{what}: no answer within {settings.deadline:g}s") from None
+    if 200 <= response.status_code < 300:
+        return response
+    error = decode_error(response)
+    log.warning("%s: %s", what, error)
+    raise error
+
+
+def _send(
+    session: requests.Session,
+    request: requests.PreparedRequest,
+    settings: HttpSettings,
+    account: str,
+    op: str,
+    what: str,
+) -> requests.Response:
+    read_timeout = min(settings.read_timeout, settings.deadline)
     try:
         response = session.send(
             request,
-            timeout=(settings.connect_timeout, settings.read_timeout),
+            timeout=(min(settings.connect_timeout, settings.deadline), read_timeout),
             allow_redirects=False,
         )
     except requests.Timeout as exc:
@@ -116,8 +147,4 @@ def send(
         raise RemoteError(f"{what}: cannot reach the server ({type(exc).__name__})") from None
     retries = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
     STATS.request(account, op, response.status_code, len(retries))
-    if 200 <= response.status_code < 300:
-        return response
-    error = decode_error(response)
-    log.warning("%s: %s", what, error)
-    raise error
+    return response

@@ -25,6 +25,8 @@ def load_json(body: bytes, what: str) -> dict[str, Any]:
 def items(data: dict[str, Any], field: str, what: str) -> list[dict[str, Any]]:
     value = data.get(field)
     if value is None:
+        if "code" in data:  # an error body that came with a success status
+            raise BadResponse(f"{what} answered error {text(data['code'])[:64]!r} with a success status")
         return []
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise BadResponse(f"{what} answered `{field}` that is not a list of objects")
