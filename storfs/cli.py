@@ -12,6 +12,7 @@ import platformdirs
 
 from storfs import __version__, config
 from storfs.errors import ConfigError
+from storfs.redact import REDACTOR
 
 EXAMPLES = """examples:
   storfs mount ~/cloud                     mount every account in the config, in the background
@@ -79,6 +80,8 @@ def _mount(args: argparse.Namespace) -> int:
 
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s storfs %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(REDACTOR)
     try:
         cache_options, fuse_extra = split_options(args.options)
         cfg = config.with_overrides(config.load(args.config), cache_options)
@@ -87,6 +90,7 @@ def _mount(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"storfs: {exc}", file=sys.stderr)
         return 2
+    config.warn_if_exposed(cfg)
     if args.foreground:
         mount.serve(cfg, mountpoint, fuse_extra, debug=args.debug)
         return 0

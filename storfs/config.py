@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -19,7 +20,10 @@ else:  # pragma: no cover
 from storfs.errors import ConfigError
 from storfs.names import unusable_reason
 from storfs.providers import PROVIDERS, Provider
+from storfs.redact import REDACTOR
 from storfs.transport import HttpSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,33 @@ def load(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Confi
         raise ConfigError(f"{path}: {exc}") from None
 
 
+def warn_if_exposed(config: Config) -> None:
+    """Like ssh: a config file that holds secrets should be readable by its owner only."""
+    if config.path is None:
+        return
+    path = config.path
+    mode = os.stat(path).st_mode & 0o777
+    if not mode & 0o077:
+        return
+    with open(path, "rb") as handle:
+        data = tomllib.load(handle)
+    holds_secret = any(
+        key in PROVIDERS[provider].secret_keys
+        for provider, tables in data.items()
+        if provider in PROVIDERS and isinstance(tables, dict)
+        for table in tables.values()
+        if isinstance(table, dict)
+        for key in table
+    )
+    if holds_secret:
+        log.warning(
+            "config file %s holds secrets and is readable by others (mode %04o): run chmod 600 %s",
+            path,
+            mode,
+            path,
+        )
+
+
 def parse(data: Mapping[str, Any], env: Mapping[str, str] = os.environ, path: Path | None = None) -> Config:
     """Validate parsed TOML; every unknown key is an error that names it."""
     accounts: list[AccountConfig] = []
@@ -129,6 +160,10 @@ def _account_settings(
             settings[key[:-4]] = env[value]
         else:
             settings[key] = value
+        if key in cls.secret_keys or key.endswith("_env"):
+            secret = settings.get(key.removesuffix("_env"))
+            if isinstance(secret, str):
+                REDACTOR.add(secret)
     return settings
 
 
