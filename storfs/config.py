@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class AccountConfig:
     provider: str
     account: str
     settings: Mapping[str, Any]  # secrets already resolved from `<key>_env`
+    source: str = "config file"  # where the account came from, for `storfs accounts`
 
 
 @dataclass(frozen=True)
@@ -63,22 +64,47 @@ def default_path(env: Mapping[str, str] = os.environ) -> Path:
     return platformdirs.user_config_path("storfs") / "config.toml"
 
 
-def load(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Config:
-    """Read and validate a config file (default: `default_path()`)."""
+def load(
+    path: Path | None = None,
+    env: Mapping[str, str] = os.environ,
+    *,
+    discover: bool = True,
+    home: Path | None = None,
+) -> Config:
+    """Read and validate the config, plus accounts found in the environment (see discovery.py).
+
+    `path` (from --config) or `$STORFS_CONFIG` must exist; the default path may be absent when
+    the environment provides accounts. A config table of the same name wins over a found account.
+    """
+    explicit = path is not None or bool(env.get("STORFS_CONFIG"))
     path = path or default_path(env)
+    data: dict[str, Any] = {}
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist (give one with --config)") from None
+        if explicit or not discover:
+            raise ConfigError(f"config file {path} does not exist (give one with --config)") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return parse(data, env, path)
+        config = parse(data, env, path if data else None, require_accounts=False)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    if discover:
+        from storfs.discovery import discover_accounts
+
+        named = {(a.provider, a.account) for a in config.accounts}
+        found = [a for a in discover_accounts(env, home) if (a.provider, a.account) not in named]
+        config = Config(config.accounts + found, config.cache, config.http, config.path)
+    if not config.accounts:
+        raise ConfigError(
+            f"no accounts configured: add a table such as [azure.dev] to {path}, "
+            "or set AZURE_STORAGE_CONNECTION_STRING (see `storfs accounts --help`)"
+        )
+    return config
 
 
 def warn_if_exposed(config: Config) -> None:
@@ -108,7 +134,13 @@ def warn_if_exposed(config: Config) -> None:
         )
 
 
-def parse(data: Mapping[str, Any], env: Mapping[str, str] = os.environ, path: Path | None = None) -> Config:
+def parse(
+    data: Mapping[str, Any],
+    env: Mapping[str, str] = os.environ,
+    path: Path | None = None,
+    *,
+    require_accounts: bool = True,
+) -> Config:
     """Validate parsed TOML; every unknown key is an error that names it."""
     accounts: list[AccountConfig] = []
     cache = CacheSettings()
@@ -125,7 +157,7 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str] = os.environ, path: Pa
             raise ConfigError(f"[{name}]: unknown provider {name!r} (known: {known})")
         else:
             raise ConfigError(f"unknown top-level key {name!r}")
-    if not accounts:
+    if require_accounts and not accounts:
         raise ConfigError("no accounts configured: add a table such as [azure.dev]")
     return Config(accounts, cache, http, path)
 
@@ -142,11 +174,12 @@ def _provider_tables(provider: str, tables: Any, env: Mapping[str, str]) -> list
         reason = unusable_reason(account)
         if reason:
             raise ConfigError(f"{where}: account name cannot be a directory name ({reason})")
-        result.append(AccountConfig(provider, account, _account_settings(cls, where, table, env)))
+        settings = account_settings(cls, where, table, env)
+        result.append(AccountConfig(provider, account, settings))
     return result
 
 
-def _account_settings(
+def account_settings(
     cls: type[Provider], where: str, table: Mapping[str, Any], env: Mapping[str, str]
 ) -> dict[str, Any]:
     allowed = cls.config_keys | {"page_size"} | {f"{key}_env" for key in cls.secret_keys}
@@ -196,15 +229,36 @@ def _dataclass_table(cls: type, name: str, table: Any) -> Any:
     return cls(**values)
 
 
-def with_overrides(config: Config, options: Mapping[str, str]) -> Config:
-    """Apply `-o ttl=...,max_entries=...` style overrides of `[cache]` keys."""
-    cache = {f.name: getattr(config.cache, f.name) for f in fields(CacheSettings)}
+def with_overrides(config: Config, options: Mapping[str, str | bool]) -> Config:
+    """Apply `-o key=value` overrides of `[cache]` and `[http]` keys (`-o ttl=5,deadline=10`)."""
+    tables: dict[str, dict[str, Any]] = {"cache": {}, "http": {}}
     for key, text in options.items():
-        try:
-            cache[key] = type(cache[key])(text)
-        except ValueError:
-            raise ConfigError(f"-o {key}={text}: not a number") from None
-    return Config(config.accounts, CacheSettings(**cache), config.http, config.path)
+        table = "cache" if key in CACHE_OPTIONS else "http"
+        default = getattr(config.cache if table == "cache" else config.http, key)
+        tables[table][key] = _option_value(key, text, default)
+    cache = _dataclass_table(CacheSettings, "cache", {**asdict(config.cache), **tables["cache"]})
+    http = _dataclass_table(HttpSettings, "http", {**asdict(config.http), **tables["http"]})
+    return replace(config, cache=cache, http=http)
+
+
+def _option_value(key: str, text: str | bool, default: Any) -> Any:
+    if isinstance(default, bool):
+        if isinstance(text, bool):
+            return text
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"-o {key}={text}: expected true or false")
+    if isinstance(text, bool):
+        raise ConfigError(f"-o {key} needs a value ({key}=...)")
+    try:
+        return type(default)(text)
+    except ValueError:
+        raise ConfigError(f"-o {key}={text}: not a number") from None
 
 
 CACHE_OPTIONS = frozenset(f.name for f in fields(CacheSettings))
+HTTP_OPTIONS = frozenset(f.name for f in fields(HttpSettings))
+#: `-o` names that set storfs keys rather than FUSE options.
+OPTIONS = CACHE_OPTIONS | HTTP_OPTIONS

@@ -5,24 +5,34 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from storfs.attrs import StatMaker
 from storfs.cache import ListingCache
 from storfs.config import Config
 from storfs.control import Control, json_file
+from storfs.control_socket import ControlServer, socket_path
 from storfs.errors import ConfigError
 from storfs.stats import STATS
+from storfs.tree import Tree
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 20.0
+LIBFUSE_LOOP_ENDED = 8
+
+
+class MountError(Exception):
+    """libfuse refused to mount or to serve."""
 
 
 def check_mountpoint(path: str) -> Path:
@@ -61,8 +71,9 @@ def serve(
     """Mount and serve until unmounted or signalled (blocks)."""
     from storfs.binding import LIBFUSE_MAJOR, PlusFUSE
     from storfs.fuse_ops import StorfsOperations
-    from storfs.tree import Tree
 
+    # Before any thread starts, so that every thread inherits the block (see _refresh_on_hangup).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     providers = config.providers()
     pool = ThreadPoolExecutor(max_workers=config.http.parallel_pages, thread_name_prefix="storfs-fetch")
     cache = ListingCache(
@@ -85,11 +96,50 @@ def serve(
         LIBFUSE_MAJOR,
         config.cache.ttl,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # mfusepy's note about utimens ns
-        PlusFUSE(operations, str(mountpoint), foreground=True, debug=debug, **options)
-    pool.shutdown(wait=False, cancel_futures=True)
+    control_server = ControlServer(socket_path(mountpoint), lambda request: _control(tree, request))
+    try:
+        control_server.start()
+    except OSError as exc:
+        log.warning("no control socket (storfs refresh will not reach this mount): %s", exc)
+    _refresh_on_hangup(tree)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # mfusepy's note about utimens ns
+            PlusFUSE(operations, str(mountpoint), foreground=True, debug=debug, **options)
+    except RuntimeError as exc:
+        # fuse_main answers 8 when its loop ended by a signal (SIGTERM, SIGINT): a clean stop.
+        if exc.args != (LIBFUSE_LOOP_ENDED,):
+            code = exc.args[0] if exc.args else "?"
+            raise MountError(f"libfuse could not mount {mountpoint} (fuse_main returned {code})") from None
+    finally:
+        control_server.stop()
+        pool.shutdown(wait=False, cancel_futures=True)
     log.info("unmounted %s", mountpoint)
+
+
+def _control(tree: Tree, request: dict[str, Any]) -> dict[str, Any]:
+    if request.get("op") == "refresh" and isinstance(request.get("path"), str):
+        dropped = tree.refresh(request["path"])
+        log.info("refresh %s: dropped %d cached listing(s)", request["path"], dropped)
+        return {"dropped": dropped}
+    return {"error": f"unknown request {request.get('op')!r}"}
+
+
+def _refresh_on_hangup(tree: Tree) -> None:
+    """`kill -HUP` drops every cached listing.
+
+    libfuse would treat SIGHUP as "exit", and Python handlers cannot run while the main thread
+    sits in libfuse, so `serve` blocks SIGHUP before starting any thread and a watcher thread
+    takes it with sigwait.
+    """
+
+    def watch() -> None:
+        while True:
+            signal.sigwait({signal.SIGHUP})
+            dropped = tree.refresh("/")
+            log.warning("SIGHUP: dropped %d cached listing(s)", dropped)
+
+    threading.Thread(target=watch, name="storfs-sighup", daemon=True).start()
 
 
 def spawn(argv: Sequence[str], mountpoint: Path, log_file: Path) -> int:

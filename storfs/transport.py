@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -131,6 +133,7 @@ def _send(
     what: str,
 ) -> requests.Response:
     read_timeout = min(settings.read_timeout, settings.deadline)
+    started = time.monotonic()
     try:
         response = session.send(
             request,
@@ -147,4 +150,8 @@ def _send(
         raise RemoteError(f"{what}: cannot reach the server ({type(exc).__name__})") from None
     retries = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
     STATS.request(account, op, response.status_code, len(retries))
+    if log.isEnabledFor(logging.INFO):
+        url = urlsplit(request.url or "")  # no query: it may carry a SAS token
+        elapsed = (time.monotonic() - started) * 1000
+        log.info("%s %s%s %d %.0fms", request.method, url.netloc, url.path, response.status_code, elapsed)
     return response

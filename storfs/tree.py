@@ -36,6 +36,7 @@ class Tree:
 
     def __init__(self, providers: Iterable[Provider], cache: ListingCache) -> None:
         self.cache = cache
+        self._parents: dict[ListingKey, ListingKey] = {}  # child listing -> listing it is under
         self._providers: dict[str, dict[str, Provider]] = {}
         for provider in providers:
             self._providers.setdefault(provider.name, {})[provider.account] = provider
@@ -74,6 +75,8 @@ class Tree:
             if entry is None:
                 raise NotFound(f"no {name!r} in {node.listing.kind}")
             children = provider.children(node.listing, entry) if entry.is_dir else {}
+            for child_key in children.values():
+                self._parents[child_key] = node.listing
             return Node(entry=entry, children=dict(children), provider=provider)
         if not node.is_dir:
             raise NotADirectory(f"{name!r}: parent is not a directory")
@@ -81,3 +84,24 @@ class Tree:
             raise NotFound(f"no {name!r}")
         key = node.children[name]
         return Node(listing=key, provider=provider)
+
+    def refresh(self, path: str) -> int:
+        """Drop every cached listing at or below `path`; return how many were dropped."""
+        parts = [part for part in path.split("/") if part]
+        if len(parts) <= 2:
+            prefix = tuple(parts)
+            return self.cache.invalidate(lambda key: (key.provider, key.account)[: len(prefix)] == prefix)
+        node = self.resolve(path)
+        roots = {node.listing} if node.listing is not None else {k for k in node.children.values() if k}
+
+        def below(key: ListingKey) -> bool:
+            seen = 0
+            current: ListingKey | None = key
+            while current is not None and seen < 64:
+                if current in roots:
+                    return True
+                current = self._parents.get(current)
+                seen += 1
+            return False
+
+        return self.cache.invalidate(below)

@@ -1,0 +1,217 @@
+"""Everyday use: accounts from the environment, stats, refresh, -v logs, the fstab form."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+from tests.fakes.qingstor_server import QingStorServer
+from tests.harness import Mount, fusermount, run, write_config
+
+STORFS = [sys.executable, "-m", "storfs"]
+
+
+@pytest.fixture(scope="module")
+def seeded(azurite: Azurite) -> Azurite:
+    azurite.create_containers(["alpha", "bravo", "charlie"])
+    return azurite
+
+
+@pytest.fixture
+def qingstor() -> QingStorServer:
+    with QingStorServer() as qs:
+        qs.add_bucket("mybucket")
+        qs.add_bucket("myphotos", location="sh1a")
+        yield qs
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """An environment with no storfs config, no cloud variables, and HOME at `home`."""
+    drop = ("STORFS_CONFIG", "XDG_CONFIG_HOME", "AZURE_STORAGE", "ALIBABA_CLOUD", "STORFS_OAS")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    return {**env, "HOME": str(home), **extra}
+
+
+def qingstor_yaml(home: Path, qs: QingStorServer) -> None:
+    (home / ".qingstor").mkdir(parents=True)
+    (home / ".qingstor" / "config.yaml").write_text(
+        f"access_key_id: '{qs.access_key_id}'\nsecret_access_key: '{qs.secret_access_key}'\n"
+        f"host: '127.0.0.1'\nport: {qs.port}\nprotocol: 'http'\n"
+    )
+
+
+def test_accounts_from_the_environment_mount_without_any_config(
+    seeded: Azurite, qingstor: QingStorServer, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    qingstor_yaml(home, qingstor)
+    env = clean_env(home, AZURE_STORAGE_CONNECTION_STRING=seeded.connection_string)
+    listed = run([*STORFS, "accounts"], env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "azure/default" in listed.stdout and "AZURE_STORAGE_CONNECTION_STRING" in listed.stdout
+    assert "qingstor/default" in listed.stdout and ".qingstor/config.yaml" in listed.stdout
+    assert AZURITE_KEY not in listed.stdout and qingstor.secret_access_key not in listed.stdout
+
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    mounted = run([*STORFS, "mount", "--log-file", str(tmp_path / "log"), str(mnt)], env=env)
+    try:
+        assert mounted.returncode == 0, mounted.stderr
+        assert run(["ls", str(mnt / "azure" / "default" / "containers")]).stdout.split() == [
+            "alpha",
+            "bravo",
+            "charlie",
+        ]
+        buckets = run(["ls", str(mnt / "qingstor" / "default" / "buckets")]).stdout.split()
+        assert buckets == ["mybucket", "myphotos"]
+    finally:
+        run([*STORFS, "unmount", str(mnt)])
+
+
+def test_a_config_table_of_the_same_name_wins(seeded: Azurite, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "c.toml",
+        {"azure.default": {"account": AZURITE_ACCOUNT, "key": AZURITE_KEY, "endpoint": seeded.endpoint}},
+    )
+    env = clean_env(tmp_path, AZURE_STORAGE_ACCOUNT="other", AZURE_STORAGE_KEY="QUFBQQ==")
+    listed = run([*STORFS, "accounts", "--config", str(config)], env=env)
+    assert listed.stdout.count("azure/default") == 1 and "config file" in listed.stdout
+
+
+def test_oas_account_from_the_environment(tmp_path: Path) -> None:
+    env = clean_env(
+        tmp_path,
+        ALIBABA_CLOUD_ACCESS_KEY_ID="id",
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET="very-secret-value",
+        STORFS_OAS_ENDPOINT="http://127.0.0.1:9",
+    )
+    listed = run([*STORFS, "accounts"], env=env)
+    assert "oas/default" in listed.stdout and "very-secret-value" not in listed.stdout
+
+
+def test_no_accounts_anywhere_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "mnt").mkdir()
+    result = run([*STORFS, "mount", str(tmp_path / "mnt")], env=clean_env(tmp_path))
+    assert result.returncode == 2
+    assert "no accounts configured" in result.stderr and "AZURE_STORAGE_CONNECTION_STRING" in result.stderr
+
+
+@pytest.fixture
+def qs_mount(qingstor: QingStorServer, mount) -> Mount:
+    table = {"access_key_id": qingstor.access_key_id, "secret_access_key": qingstor.secret_access_key}
+    return mount({"qingstor.main": {**table, "endpoint": qingstor.url}, "cache": {"ttl": 300}})
+
+
+def test_refresh_and_sighup_make_the_next_ls_refetch_and_only_then(
+    qingstor: QingStorServer, qs_mount: Mount
+) -> None:
+    buckets = qs_mount.path("qingstor", "main", "buckets")
+    assert run(["ls", str(buckets)]).stdout.split() == ["mybucket", "myphotos"]
+    qingstor.add_bucket("newbucket")
+    qingstor.reset_log()
+    assert run(["ls", str(buckets)]).stdout.split() == ["mybucket", "myphotos"], "cached within the TTL"
+    assert qingstor.count() == 0
+
+    refreshed = run([*STORFS, "refresh", str(buckets)])
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert qingstor.count() == 0, "refresh itself sends nothing"
+    assert run(["ls", str(buckets)]).stdout.split() == ["mybucket", "myphotos", "newbucket"]
+    assert qingstor.count("list_buckets") == 1
+    run(["ls", str(buckets)])
+    assert qingstor.count("list_buckets") == 1
+
+    qingstor.add_bucket("zbucket")
+    assert qs_mount.process is not None
+    os.kill(qs_mount.process.pid, signal.SIGHUP)
+    for _ in range(100):
+        if "SIGHUP: dropped" in qs_mount.log():
+            break
+        time.sleep(0.05)
+    assert os.path.ismount(qs_mount.mountpoint), "SIGHUP must not unmount"
+    assert run(["ls", str(buckets)]).stdout.split() == ["mybucket", "myphotos", "newbucket", "zbucket"]
+    assert qingstor.count("list_buckets") == 2
+
+
+def test_refresh_of_a_subtree_keeps_the_rest(qingstor: QingStorServer, qs_mount: Mount) -> None:
+    upload = qingstor.add_upload("mybucket", "videos/a.mp4")
+    qingstor.add_part("mybucket", upload, 1, 100)
+    root = qs_mount.path("qingstor", "main", "buckets")
+    run(["find", str(root)])
+    qingstor.reset_log()
+    run([*STORFS, "refresh", str(root / "mybucket")])
+    run(["find", str(root)])
+    # mybucket's uploads and parts are fetched again; the buckets listing and myphotos are not.
+    assert (qingstor.count("list_buckets"), qingstor.count("list_uploads"), qingstor.count("list_parts")) == (
+        0,
+        1,
+        1,
+    )
+
+
+def test_stats_command_and_counters_move(qs_mount: Mount, qingstor: QingStorServer) -> None:
+    stats_file = qs_mount.path(".storfs", "stats")
+    before = json.loads(stats_file.read_text())
+    run(["ls", "-l", str(qs_mount.path("qingstor", "main", "buckets"))])
+    after = json.loads(stats_file.read_text())
+    assert after["requests_total"] == before["requests_total"] + 1
+    assert after["requests"]["qingstor/main"]["list_buckets"]["200"] >= 1
+    assert after["cache"]["misses"] > before["cache"].get("misses", 0)
+    shown = run([*STORFS, "stats", str(qs_mount.mountpoint)])
+    assert shown.returncode == 0 and "qingstor/main list_buckets" in shown.stdout
+    with pytest.raises(OSError):
+        stats_file.write_text("{}")
+
+
+def test_verbose_logs_one_line_per_request_without_secrets(qingstor: QingStorServer, mount) -> None:
+    table = {"access_key_id": qingstor.access_key_id, "secret_access_key": qingstor.secret_access_key}
+    m = mount({"qingstor.main": {**table, "endpoint": qingstor.url}}, options=())
+    m.stop()
+    config = m.config
+    log = m.mountpoint.parent / "verbose.log"
+    mnt = m.mountpoint.parent / "mnt-verbose"
+    mnt.mkdir()
+    mounted = run([*STORFS, "mount", "-v", "--config", str(config), "--log-file", str(log), str(mnt)])
+    try:
+        assert mounted.returncode == 0, mounted.stderr
+        run(["ls", str(mnt / "qingstor" / "main" / "buckets")])
+    finally:
+        run([*STORFS, "unmount", str(mnt)])
+    lines = [line for line in log.read_text().splitlines() if " GET 127.0.0.1:" in line]
+    assert len(lines) == 1 and lines[0].split()[-2:][0] == "200" and lines[0].endswith("ms")
+    assert qingstor.secret_access_key not in log.read_text()
+
+
+def test_fstab_form_mounts_with_mount_t_fuse_storfs(seeded: Azurite, tmp_path: Path) -> None:
+    assert shutil.which("mount.fuse3"), "fuse3 (installed by scripts/setup) provides mount.fuse3"
+    config = write_config(
+        tmp_path / "c.toml",
+        {"azure.dev": {"account": AZURITE_ACCOUNT, "key": AZURITE_KEY, "endpoint": seeded.endpoint}},
+    )
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    storfs_bin = shutil.which("storfs")
+    assert storfs_bin, "pip install -e . puts storfs on PATH"
+    env = {**os.environ, "PATH": f"{Path(storfs_bin).parent}:{os.environ['PATH']}"}
+    result = run(
+        ["mount", "-t", "fuse.storfs", "storfs", str(mnt), "-o", f"config={config},ttl=30,_netdev"], env=env
+    )
+    try:
+        assert result.returncode == 0, result.stderr
+        assert os.path.ismount(mnt)
+        assert run(["ls", str(mnt / "azure" / "dev" / "containers")]).stdout.split() == [
+            "alpha",
+            "bravo",
+            "charlie",
+        ]
+        assert "storfs" in run(["findmnt", "-no", "FSTYPE", str(mnt)]).stdout
+    finally:
+        if os.path.ismount(mnt):
+            run([fusermount(), "-u", str(mnt)])
