@@ -75,6 +75,7 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         self.attrs = stats
         self.stats = counters
         self.control = control or Control({})
+        self.siblings_ahead = 4  # listings prefetched ahead when `find` walks sibling directories
         self._dirs: dict[int, DirHandle] = {}
         self._files: dict[int, bytes] = {}
         self._next_handle = itertools.count(1)
@@ -98,7 +99,10 @@ class StorfsOperations(Operations):  # type: ignore[misc]
             node = self.tree.resolve(path)
             if not node.is_dir:
                 raise NotADirectory(path)
-            listing = self.tree.listing(node.listing) if node.listing is not None else None
+            listing = None
+            if node.listing is not None:
+                listing = self.tree.listing(node.listing)
+                self.tree.opened(node.listing, self.tree.cache.executor, self.siblings_ahead)
             handle = DirHandle(self._stat(node), None if listing else list(node.children), listing)
         return self._add(self._dirs, handle)
 

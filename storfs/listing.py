@@ -54,7 +54,7 @@ class Listing:
         self.stale = False
         self._fetch_lock = threading.Lock()
         self._entries: list[Entry] = []
-        self._by_name: dict[str, Entry] = {}
+        self._by_name: dict[str, int] = {}  # name -> index in _entries
         self._page_ends: list[int] = []  # cumulative entry counts, one per page
         self._cursor: str | None = None
         self._seen_cursors: set[str] = set()
@@ -87,14 +87,25 @@ class Listing:
     def lookup(self, name: str) -> Entry | None:
         """The entry called `name`, fetching pages until it appears; None if the listing lacks it."""
         while True:
-            entry = self._by_name.get(name)
-            if entry is not None or self.complete:
-                return entry
+            index = self._by_name.get(name)
+            if index is not None:
+                return self._entries[index]
+            if self.complete:
+                return None
             self._fetch_next(streaming=False)
 
     def cached(self, name: str) -> Entry | None:
         """The entry called `name` if it is already here (no fetch)."""
+        index = self._by_name.get(name)
+        return None if index is None else self._entries[index]
+
+    def index_of(self, name: str) -> int | None:
+        """The index of the entry called `name` if it is already here (no fetch)."""
         return self._by_name.get(name)
+
+    def loaded_at(self, index: int) -> Entry | None:
+        """The entry at `index` if it is already here (no fetch)."""
+        return self._entries[index] if 0 <= index < len(self._entries) else None
 
     def page_of(self, index: int) -> int:
         """Which page (0-based) holds entry `index`."""
@@ -202,5 +213,5 @@ class Listing:
             self._skipped += 1
             log.debug("%s: skipping entry %r: %s", self.label, entry.name[:300], reason)
             return
-        self._by_name[entry.name] = entry
+        self._by_name[entry.name] = len(self._entries)
         self._entries.append(entry)

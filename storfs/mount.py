@@ -88,6 +88,7 @@ def serve(
     control = Control({"stats": json_file(lambda: STATS.snapshot(entries_cached=cache.entries))})
     attrs = StatMaker(os.getuid(), os.getgid(), time.time())
     operations = StorfsOperations(tree, attrs, STATS, control)
+    operations.siblings_ahead = config.http.parallel_pages
     options = fuse_options(config, extra_options)
     log.info(
         "mounting %d account(s) at %s (libfuse %d, ttl %gs)",

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
+
+from cachetools import LRUCache
 
 from storfs.cache import ListingCache
 from storfs.entry import Entry
 from storfs.errors import NotADirectory, NotFound
 from storfs.listing import Listing
 from storfs.providers.base import ListingKey, Provider
+
+log = logging.getLogger(__name__)
+
+#: How many child listings' origins the tree remembers (for refresh and sibling prefetch).
+ORIGINS_MAX = 200_000
 
 
 @dataclass(frozen=True)
@@ -36,7 +46,10 @@ class Tree:
 
     def __init__(self, providers: Iterable[Provider], cache: ListingCache) -> None:
         self.cache = cache
-        self._parents: dict[ListingKey, ListingKey] = {}  # child listing -> listing it is under
+        # child listing -> (the listing it is under, the entry it belongs to); bounded like the cache
+        self._origins: LRUCache[ListingKey, tuple[ListingKey, str]] = LRUCache(maxsize=ORIGINS_MAX)
+        self._walks: dict[ListingKey, int] = {}  # parent listing -> index of the last child opened
+        self._lock = threading.Lock()
         self._providers: dict[str, dict[str, Provider]] = {}
         for provider in providers:
             self._providers.setdefault(provider.name, {})[provider.account] = provider
@@ -75,8 +88,9 @@ class Tree:
             if entry is None:
                 raise NotFound(f"no {name!r} in {node.listing.kind}")
             children = provider.children(node.listing, entry) if entry.is_dir else {}
-            for child_key in children.values():
-                self._parents[child_key] = node.listing
+            with self._lock:
+                for child_key in children.values():
+                    self._origins[child_key] = (node.listing, name)
             return Node(entry=entry, children=dict(children), provider=provider)
         if not node.is_dir:
             raise NotADirectory(f"{name!r}: parent is not a directory")
@@ -95,13 +109,56 @@ class Tree:
         roots = {node.listing} if node.listing is not None else {k for k in node.children.values() if k}
 
         def below(key: ListingKey) -> bool:
-            seen = 0
             current: ListingKey | None = key
-            while current is not None and seen < 64:
+            for _ in range(64):
+                if current is None:
+                    return False
                 if current in roots:
                     return True
-                current = self._parents.get(current)
-                seen += 1
+                with self._lock:
+                    origin = self._origins.get(current)
+                current = origin[0] if origin else None
             return False
 
         return self.cache.invalidate(below)
+
+    def opened(self, key: ListingKey, executor: Executor | None, ahead: int) -> None:
+        """Note that listing `key` was opened; when siblings are being walked in order (`find`),
+        start fetching the first page of the next `ahead` siblings' listings in the background.
+
+        A lone `ls` of one directory never triggers this, so it costs no extra request.
+        """
+        if executor is None or ahead < 1:
+            return
+        with self._lock:
+            origin = self._origins.get(key)
+        if origin is None:
+            return
+        parent_key, name = origin
+        parent = self.cache.cached(parent_key)
+        index = parent.index_of(name) if parent is not None else None
+        if parent is None or index is None:
+            return
+        with self._lock:
+            walking = self._walks.get(parent_key) == index - 1
+            self._walks[parent_key] = index
+        if not walking:
+            return
+        provider = self._providers[parent_key.provider][parent_key.account]
+        for sibling_index in range(index + 1, index + 1 + ahead):
+            sibling = parent.loaded_at(sibling_index)
+            if sibling is None or not sibling.is_dir:
+                break
+            for child_key in provider.children(parent_key, sibling).values():
+                with self._lock:
+                    self._origins[child_key] = (parent_key, sibling.name)
+                listing = self.listing(child_key)
+                if listing.pages_fetched == 0:
+                    executor.submit(_first_page, listing)
+
+
+def _first_page(listing: Listing) -> None:
+    try:
+        listing.entry_at(0)
+    except Exception as exc:  # the reader that opens it later retries and reports it
+        log.debug("%s: prefetch failed: %s", listing.label, exc)

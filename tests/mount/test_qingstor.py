@@ -60,6 +60,7 @@ def mounted(server: tuple[QingStorServer, Seed], tmp_path_factory: pytest.TempPa
             "qingstor.main": {**account, "page_size": PAGE},
             "qingstor.small": {**account, "page_size": 3},
             "qingstor.paging": {**account, "page_size": 3},
+            "qingstor.walk": {**account, "page_size": PAGE},
             "qingstor.wrong": {**account, "secret_access_key": "not-the-secret"},
             "cache": {"ttl": 300},
         },
@@ -195,3 +196,20 @@ def test_wrong_secret_is_permission_denied_and_logged_once_without_secret(mounte
 def test_nothing_mutating_was_sent(server) -> None:
     qs, _ = server
     assert all(r.method in ("GET", "HEAD") for r in qs.requests)
+
+
+def test_find_prefetches_siblings_without_extra_requests(mounted: Mount, server) -> None:
+    qs, seed = server
+    account = mounted.path("qingstor", "walk")
+    qs.reset_log()
+    single = run(["ls", str(account / "buckets" / "bucket-0007" / "uploads")])
+    assert single.returncode == 0
+    # One lone `ls`: the buckets pages up to bucket-0007 and its uploads, no sibling prefetch.
+    assert (qs.count("list_buckets"), qs.count("list_uploads")) == (1, 1)
+    qs.reset_log()
+    found = run(["find", str(account)], timeout=120)
+    assert found.returncode == 0, found.stderr
+    # Every bucket's uploads listed exactly once (bucket-0007's is cached), every upload's parts once.
+    assert qs.count("list_uploads") == N_BUCKETS - 1
+    assert qs.count("list_parts") == len(seed.parts)
+    assert qs.count("list_buckets") == math.ceil(N_BUCKETS / PAGE) - 1
