@@ -32,7 +32,7 @@ class Entry:
         self.size = size
         self.mtime = mtime
         self.ctime = mtime if ctime is None else ctime
-        self.fields = fields
+        self.fields = tuple(share(value) if i % 2 else value for i, value in enumerate(fields))
         self.ref = ref
 
     def xattrs(self) -> Iterator[tuple[str, str]]:
@@ -62,6 +62,26 @@ class Page(NamedTuple):
     entries: list[Entry]
     next_cursor: str | None
     lookahead: tuple[str, ...] = ()
+
+
+_SHARED_VALUES: dict[str, str] = {}
+_SHARED_MAX = 65_536
+_SHARED_LENGTH = 48
+
+
+def share(value: str) -> str:
+    """One string object for each short repeated value (`false`, `available`, a zone, a date).
+
+    Listings repeat such values on every entry; sharing them saves most of an entry's memory.
+    """
+    if len(value) > _SHARED_LENGTH:
+        return value
+    existing = _SHARED_VALUES.get(value)
+    if existing is not None:
+        return existing
+    if len(_SHARED_VALUES) < _SHARED_MAX:
+        _SHARED_VALUES[value] = value
+    return value
 
 
 _FIELD_NAMES: dict[tuple[str, str], str] = {}
