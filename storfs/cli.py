@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from storfs import __version__
-from storfs.commands import accounts, mount, refresh, stats, unmount
+from storfs.commands import accounts, doctor, ls, mount, refresh, stat, stats, unmount
 
-COMMANDS: list[ModuleType] = [mount, unmount, refresh, stats, accounts]
+COMMANDS: list[ModuleType] = [mount, unmount, refresh, stats, accounts, ls, stat, doctor]
 
 EXAMPLES = """examples:
   storfs mount ~/cloud                     mount every account, in the background

@@ -1,0 +1,195 @@
+"""`storfs ls`: the mount's listings without FUSE, for scripts, debugging and machines without it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import stat as statmod
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from storfs.commands.common import add_config_argument, add_logging_arguments, load_config, setup_logging
+from storfs.errors import ConfigError, NotADirectory, NotFound, StorfsError
+from storfs.tree import Node
+from storfs.tree_walk import Item, Session, advice, describe
+
+NAME = "ls"
+HELP = "list a path of the tree the mount shows, without mounting"
+EXAMPLES = """examples:
+  storfs ls azure/dev/containers                   names, one per line, in listing order
+  storfs ls -l qingstor/main/buckets               mode, links, size, mtime, name (like ls -l)
+  storfs ls --json oas/archive/vaults | jq .xattrs one JSON object per entry per line
+  storfs ls -R qingstor/main                       every path below, depth first (like find)
+  storfs ls -R --json qingstor/main > all.jsonl    streams as pages arrive; progress on a terminal
+  storfs ls                                        the providers; `storfs ls azure` its accounts
+
+PATH is <provider>/<account>/... as under a mountpoint (a leading / is optional). Works
+without FUSE: nothing here needs libfuse or /dev/fuse. Exit status: 0, or 1 if any listing
+failed (each failure is reported on stderr and the rest is still listed), 2 for a bad config.
+"""
+
+SIX_MONTHS = 182 * 24 * 3600
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", metavar="PATH", nargs="?", default="", help="<provider>/<account>/...")
+    parser.add_argument("-l", dest="long", action="store_true", help="mode, links, size, mtime and name")
+    parser.add_argument("--json", action="store_true", help="one JSON object per entry per line")
+    parser.add_argument("-R", dest="recursive", action="store_true", help="every path below PATH")
+    add_config_argument(parser)
+    add_logging_arguments(parser)
+
+
+def quiet_logging(args: argparse.Namespace) -> None:
+    """Log to stderr, but leave request failures to the command's own error lines unless -v."""
+    setup_logging(args)
+    if not (args.verbose or args.debug):
+        logging.getLogger("storfs.transport").setLevel(logging.ERROR)
+
+
+def open_session(args: argparse.Namespace) -> Session | int:
+    """A session over the configured accounts, or exit status 2 after saying what is wrong."""
+    try:
+        return Session(load_config(args))
+    except ConfigError as exc:
+        print(f"storfs: {exc}", file=sys.stderr)
+        return 2
+
+
+def report(session: Session, path: str, error: StorfsError, *, given: str | None = None) -> None:
+    """`storfs: <path>: <what went wrong> (<setting to check>)` on stderr."""
+    if isinstance(error, NotFound | NotADirectory) and given is not None:
+        message = os.strerror(error.errno_code)
+        path = given
+    else:
+        message = str(error)
+    hint = advice(error, session.account(path), session.config.path)
+    print(f"storfs: {path}: {message}" + (f" ({hint})" if hint else ""), file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    quiet_logging(args)
+    session = open_session(args)
+    if isinstance(session, int):
+        return session
+    with session:
+        output = Output(sys.stdout, args.recursive)
+        session.before_fetch = output.flush
+        try:
+            return list_path(session, args, output)
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+            return 1
+        except KeyboardInterrupt:
+            return 130
+        finally:
+            output.close()
+
+
+def list_path(session: Session, args: argparse.Namespace, output: Output) -> int:
+    try:
+        item, node = session.lookup(args.path)
+    except StorfsError as exc:
+        report(session, args.path, exc, given=args.path)
+        return 1
+    failures = 0
+
+    def failed(path: str, error: StorfsError) -> None:
+        nonlocal failures
+        failures += 1
+        output.flush()
+        report(session, path, error)
+
+    items: Iterator[tuple[Item, Node]]
+    if not node.is_dir:
+        items = iter([(item, node)])
+    elif args.recursive:
+        items = session.walk(item.path, node, failed)
+    else:
+        items = guarded(session.children(item.path, node), item.path, failed)
+    now = time.time()
+    for child, _ in items:
+        output.line(render(child, session.stat(child), args, now), child.path)
+    return 1 if failures else 0
+
+
+def guarded(items: Iterator[tuple[Item, Node]], path: str, failed: Any) -> Iterator[tuple[Item, Node]]:
+    try:
+        yield from items
+    except StorfsError as exc:
+        failed(path, exc)
+
+
+def render(item: Item, st: dict[str, Any], args: argparse.Namespace, now: float) -> str:
+    name = item.path if args.recursive else item.name or item.path
+    if args.json:
+        return json.dumps(describe(item, st), ensure_ascii=False)
+    if args.long:
+        return long_line(st, name, now)
+    return name
+
+
+def long_line(st: dict[str, Any], name: str, now: float) -> str:
+    """`dr-xr-xr-x 2        0 Oct 26  2016 audio`: `ls -l` without owner and group."""
+    mtime = st["st_mtime"]
+    local = time.localtime(mtime)
+    recent = now - SIX_MONTHS < mtime <= now + 3600
+    when = time.strftime("%b %e %H:%M" if recent else "%b %e  %Y", local)
+    return f"{statmod.filemode(st['st_mode'])} {st['st_nlink']} {st['st_size']:>12} {when} {name}"
+
+
+class Output:
+    """Lines to stdout, flushed whenever the walk is about to wait on the network.
+
+    With -R and stderr on a terminal, a progress bar (entries listed, where the walk is) runs on
+    stderr; lines meant for the same terminal are written around it.
+    """
+
+    def __init__(self, out: TextIO, recursive: bool) -> None:
+        self.out = out
+        self.count = 0
+        self.bar: Any = None
+        self._pending: list[str] = []
+        self._shown = 0.0
+        if recursive and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                file=sys.stderr, unit=" entries", leave=False, dynamic_ncols=True, mininterval=0.2
+            )
+        self._around_bar = self.bar is not None and out.isatty()
+
+    def line(self, text: str, path: str) -> None:
+        self.count += 1
+        if self._around_bar:
+            self._pending.append(text)
+            if len(self._pending) >= 1000:
+                self.flush()
+        else:
+            self.out.write(text + "\n")
+        if self.bar is not None:
+            self.bar.update(1)
+            now = time.monotonic()
+            if now - self._shown > 0.2:
+                self._shown = now
+                self.bar.set_postfix_str(path, refresh=False)
+
+    def flush(self) -> None:
+        if self._pending:
+            with self.bar.external_write_mode(file=self.out):
+                self.out.write("\n".join(self._pending) + "\n")
+                self.out.flush()
+            self._pending.clear()
+        self.out.flush()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self.bar is not None:
+                self.bar.close()

@@ -1,0 +1,247 @@
+"""The mount's tree without FUSE: build it from a config, walk it, describe entries, explain errors.
+
+Used by `storfs ls`, `storfs stat` and `storfs doctor`; imports nothing that needs libfuse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat as statmod
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from storfs.attrs import StatMaker
+from storfs.cache import ListingCache
+from storfs.config import AccountConfig, Config
+from storfs.entry import Entry
+from storfs.errors import (
+    AccessDenied,
+    BadResponse,
+    NotADirectory,
+    NotFound,
+    RemoteError,
+    RemoteTimeout,
+    StorfsError,
+)
+from storfs.providers.base import ListingKey
+from storfs.tree import Node, Tree
+
+#: Per provider, the settings that identify and authenticate an account, in the order to mention them.
+CREDENTIAL_KEYS: dict[str, tuple[str, ...]] = {
+    "azure": ("account", "key", "sas", "connection_string"),
+    "qingstor": ("access_key_id", "secret_access_key", "config_file"),
+    "oas": ("access_key_id", "access_key_secret"),
+}
+ENDPOINT_KEYS: dict[str, tuple[str, ...]] = {
+    "azure": ("endpoint", "connection_string"),
+    "qingstor": ("endpoint", "zone_endpoint"),
+    "oas": ("endpoint",),
+}
+
+
+class Item(NamedTuple):
+    """One path of the tree: `entry` is None for a fixed directory (`containers`, an account...)."""
+
+    path: str  # `<provider>/<account>/...`, no leading slash
+    name: str
+    entry: Entry | None
+
+
+def split(path: str) -> list[str]:
+    """`/azure/dev/containers/` -> `["azure", "dev", "containers"]`."""
+    return [part for part in path.split("/") if part and part != "."]
+
+
+class Session:
+    """A tree over every configured account, as the mount would build it (owned by this user)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        http = config.http
+        self._fetch_pool = ThreadPoolExecutor(http.parallel_pages, thread_name_prefix="storfs-fetch")
+        self._warm_pool = ThreadPoolExecutor(http.parallel_pages, thread_name_prefix="storfs-warm")
+        self.cache = ListingCache(
+            config.cache.ttl,
+            config.cache.max_entries,
+            executor=self._fetch_pool,
+            max_pages=config.cache.max_pages,
+        )
+        self.tree = Tree(config.providers(), self.cache)
+        self.attrs = StatMaker(os.getuid(), os.getgid(), float(int(time.time())))  # fixed levels: now
+        #: Called before the walk waits on the network (to flush what it printed so far).
+        self.before_fetch: Callable[[], None] | None = None
+        #: How many directory entries ahead of the walk get their listings' first pages fetched.
+        self.window = 2 * http.parallel_pages
+
+    def close(self) -> None:
+        for pool in (self._warm_pool, self._fetch_pool):
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def lookup(self, path: str) -> tuple[Item, Node]:
+        """The item at `path` and its node; NotFound / NotADirectory / provider errors otherwise."""
+        parts = split(path)
+        tree_path = "/".join(parts)
+        self._before_fetch()
+        node = self.tree.resolve(tree_path)
+        return Item(tree_path, parts[-1] if parts else "", node.entry), node
+
+    def children(self, path: str, node: Node) -> Iterator[tuple[Item, Node]]:
+        """The children of directory `node` at `path`, in listing order, fetched as iteration goes."""
+        prefix = f"{path}/" if path else ""
+        if node.listing is None:
+            if not node.is_dir:
+                raise NotADirectory(f"{path}: not a directory")
+            for name, key in node.children.items():
+                child_path = prefix + name
+                child = (
+                    Node(listing=key, provider=node.provider)
+                    if key is not None
+                    else self.tree.resolve(child_path)
+                )
+                yield Item(child_path, name, None), child
+            return
+        key = node.listing
+        provider = node.provider
+        assert provider is not None
+        listing = self.tree.listing(key)
+        warmed = 0  # entries whose child listings are being fetched ahead of the walk
+        index = 0
+        while True:
+            if index >= len(listing) and not listing.complete:
+                self._before_fetch()  # about to wait on the network
+            entry = listing.entry_at(index, readahead=True)
+            if entry is None:
+                return
+            while warmed < min(index + self.window, len(listing)):
+                ahead = listing.entry_at(warmed)
+                warmed += 1
+                if ahead is not None and ahead.is_dir:
+                    for child_key in provider.children(key, ahead).values():
+                        self._warm_pool.submit(self._warm, child_key)
+            index += 1
+            grandchildren = provider.children(key, entry) if entry.is_dir else {}
+            child_node = Node(entry=entry, children=dict(grandchildren), provider=provider)
+            yield Item(prefix + entry.name, entry.name, entry), child_node
+
+    def walk(
+        self, path: str, node: Node, on_error: Callable[[str, StorfsError], None]
+    ) -> Iterator[tuple[Item, Node]]:
+        """Every path below `node`, depth first (like `find`); a failing listing is reported and skipped."""
+        stack: list[tuple[str, Iterator[tuple[Item, Node]]]] = [(path, self.children(path, node))]
+        while stack:
+            at, children = stack[-1]
+            try:
+                item, child = next(children)
+            except StopIteration:
+                stack.pop()
+                continue
+            except StorfsError as exc:
+                on_error(at, exc)
+                stack.pop()
+                continue
+            yield item, child
+            if child.is_dir:
+                stack.append((item.path, self.children(item.path, child)))
+
+    def _before_fetch(self) -> None:
+        if self.before_fetch is not None:
+            self.before_fetch()
+
+    def _warm(self, key: ListingKey) -> None:
+        with contextlib.suppress(Exception):  # the walk reaches this listing later and reports errors
+            self.tree.listing(key).entry_at(0)
+
+    # -- describing ----------------------------------------------------------------------------
+
+    def stat(self, item: Item) -> dict[str, Any]:
+        return self.attrs.fixed_dir() if item.entry is None else self.attrs.entry(item.entry)
+
+    def account(self, path: str) -> AccountConfig | None:
+        parts = split(path)
+        for account in self.config.accounts:
+            if parts[:2] == [account.provider, account.account]:
+                return account
+        return None
+
+
+def iso(seconds: float) -> str:
+    """POSIX seconds as ISO 8601 UTC: `2016-10-26T20:39:39Z` (milliseconds when there are any)."""
+    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    spec = "seconds" if moment.microsecond == 0 else "milliseconds"
+    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def describe(item: Item, st: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object of one entry (`storfs ls --json`)."""
+    return {
+        "path": item.path,
+        "name": item.name,
+        "type": "dir" if statmod.S_ISDIR(st["st_mode"]) else "file",
+        "size": st["st_size"],
+        "mtime": iso(st["st_mtime"]),
+        "xattrs": dict(item.entry.xattrs()) if item.entry is not None else {},
+    }
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def where(account: AccountConfig, config_path: Path | None) -> str:
+    """`[azure.dev] of /etc/storfs.toml`, or where a discovered account came from."""
+    if account.source == "config file":
+        return f"[{account.provider}.{account.account}] of {config_path}"
+    return f"{account.provider}/{account.account} ({account.source})"
+
+
+def _keys(account: AccountConfig, table: dict[str, tuple[str, ...]]) -> str:
+    candidates = table.get(account.provider, ())
+    present = [key for key in candidates if key in account.settings]
+    return " / ".join(present or candidates)
+
+
+def advice(
+    error: BaseException, account: AccountConfig | None, config_path: Path | None, *, top_level: bool = False
+) -> str | None:
+    """Which setting to change when an account's listing fails with `error`; None if no setting helps.
+
+    `top_level`: the error came from an account's top-level listing, so a 404 means a wrong endpoint.
+    """
+    if account is None:
+        return None
+    loc = where(account, config_path)
+    endpoint = _keys(account, ENDPOINT_KEYS)
+    if isinstance(error, AccessDenied):
+        return f"check {_keys(account, CREDENTIAL_KEYS)} in {loc}"
+    if isinstance(error, RemoteTimeout):
+        return f"check {endpoint} in {loc} and the network, or raise [http] deadline / read_timeout"
+    if isinstance(error, NotFound):
+        return f"check {endpoint} in {loc}" if top_level else None
+    if isinstance(error, BadResponse):
+        return f"check that {endpoint} in {loc} points at the {account.provider} API"
+    if isinstance(error, RemoteError) and "cannot reach" in str(error):
+        return f"check {endpoint} in {loc} and that the server is reachable"
+    if isinstance(error, RemoteError):
+        return "the server failed: try again later, or raise [http] retries"
+    return None
+
+
+def fix_for(error: BaseException, account: AccountConfig | None, config_path: Path | None) -> str:
+    """A doctor's fix line: the advice, then what the server said (never a secret)."""
+    hint = advice(error, account, config_path, top_level=True)
+    if hint is None:
+        return str(error)
+    said = "the server said " if isinstance(error, AccessDenied | NotFound) else ""
+    return f"{hint}: {said}{error}"
