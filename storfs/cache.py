@@ -35,8 +35,10 @@ class ListingCache:
         *,
         max_pages: int = MAX_PAGES,
         stale_if_error: bool = False,
+        window: int = 4,
     ) -> None:
         self.ttl = ttl
+        self.window = window
         self.max_pages = max_pages
         # The last complete listing of each key, kept past its TTL only with stale_if_error.
         self._complete: LRUCache[ListingKey, Listing] | None = (
@@ -60,6 +62,8 @@ class ListingCache:
         """The fresh listing for `key`, or a new empty one that will fetch with `fetch`."""
         with self._lock:
             listing = self._listings.get(key)
+            if listing is not None and listing.failed:
+                listing = None  # its server broke the protocol: start the listing over
             if listing is None:
                 self.stats.cache_event("misses")
                 fallback = self._complete.get(key) if self._complete is not None else None
@@ -70,6 +74,7 @@ class ListingCache:
                     executor=self.executor,
                     max_pages=self.max_pages,
                     fallback=fallback,
+                    window=self.window,
                 )
                 listing.on_grow = self._regrow(key)
                 self._store(key, listing)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -87,9 +88,20 @@ def share(value: str) -> str:
 _FIELD_NAMES: dict[tuple[str, str], str] = {}
 
 
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_.\-]")
+_NAME_KEY_MAX = 200  # xattr names may have 255 bytes, prefix included
+
+
 def field_name(provider: str, key: str) -> str:
-    """The xattr name `user.<provider>.<key>`, one shared string per distinct name."""
+    """The xattr name `user.<provider>.<key>`, one shared string per distinct name.
+
+    Keys come from servers: anything but letters, digits, `_`, `.` and `-` becomes `_`, so a
+    hostile field name can never break `listxattr` (NUL-separated) or exceed the name limit.
+    """
     name = _FIELD_NAMES.get((provider, key))
     if name is None:
-        name = _FIELD_NAMES.setdefault((provider, key), f"user.{provider}.{key}")
+        safe = _UNSAFE_IN_NAME.sub("_", key)[:_NAME_KEY_MAX] or "_"
+        name = f"user.{provider}.{safe}"
+        if len(_FIELD_NAMES) < _SHARED_MAX:
+            name = _FIELD_NAMES.setdefault((provider, key), name)
     return name

@@ -165,7 +165,10 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         value = node.entry.xattr(name) if node.entry is not None else None
         if value is None:
             raise OSError(ENOATTR, name)
-        return value.encode("utf-8", "surrogateescape")
+        try:
+            return value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate the server sent: show it escaped, not fail
+            return value.encode("utf-8", "backslashreplace")
 
     @upcall
     def listxattr(self, path: str) -> list[str]:

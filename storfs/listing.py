@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 
 from storfs.entry import Entry, Page
-from storfs.errors import PagingError
+from storfs.errors import BadResponse, PagingError
 from storfs.names import unusable_reason
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class Listing:
         *,
         max_pages: int = MAX_PAGES,
         fallback: Listing | None = None,
+        window: int = 4,
     ) -> None:
         self.label = label
         self.born = born
@@ -59,10 +60,18 @@ class Listing:
         self._cursor: str | None = None
         self._seen_cursors: set[str] = set()
         self._pending: deque[tuple[str, Future[Page]]] = deque()  # revealed pages in flight
+        self._revealed: deque[str] = deque()  # revealed cursors not yet asked for
+        self._window = window
+        self._error: BadResponse | None = None  # the server broke the protocol: start over
         self._reading_ahead = False
         self._skipped = 0
         self.complete = False
         self.on_grow: Callable[[Listing], None] | None = None
+
+    @property
+    def failed(self) -> bool:
+        """The server broke its protocol while this listing was read: never continue or keep it."""
+        return self._error is not None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -137,20 +146,35 @@ class Listing:
         with self._fetch_lock:
             if self.complete or len(self._page_ends) != seen:
                 return  # another reader fetched this page while we waited
-            if seen >= self._max_pages:
-                raise PagingError(f"{self.label}: more than {self._max_pages} pages; giving up")
+            if self._error is not None:
+                raise type(self._error)(str(self._error))  # reported once, when it happened
             try:
+                if seen >= self._max_pages:
+                    raise PagingError(f"{self.label}: more than {self._max_pages} pages; giving up")
                 page = self._next_page()
+                self._add(page)
+            except BadResponse as exc:
+                # The server broke its own protocol: this listing is not to be continued or kept.
+                self._error = exc
+                log.warning("%s", exc)
+                raise
             except OSError as exc:
                 if not self._serve_fallback(exc):
                     raise
             else:
-                self._add(page)
-            if streaming and page.lookahead and not self._pending and self._executor is not None:
-                for cursor in page.lookahead:
-                    self._pending.append((cursor, self._executor.submit(self._fetch, cursor)))
+                if streaming and page.lookahead and not self._revealed and not self._pending:
+                    self._revealed.extend(page.lookahead[: self._max_pages])
+                self._top_up()
         if self.on_grow is not None:
             self.on_grow(self)
+
+    def _top_up(self) -> None:
+        """Keep up to `window` revealed pages in flight, in cursor order."""
+        if self._executor is None:
+            return
+        while self._revealed and len(self._pending) < self._window:
+            cursor = self._revealed.popleft()
+            self._pending.append((cursor, self._executor.submit(self._fetch, cursor)))
 
     def _serve_fallback(self, error: OSError) -> bool:
         """Adopt the expired complete listing instead of failing (`stale_if_error`)."""
@@ -173,10 +197,14 @@ class Listing:
         if self._pending and self._pending[0][0] == self._cursor:
             _, future = self._pending.popleft()
             return future.result()
-        for _, future in self._pending:  # the chain of cursors changed: those pages are stale
+        self._drop_revealed()  # the chain of cursors changed: those pages are stale
+        return self._fetch(self._cursor)
+
+    def _drop_revealed(self) -> None:
+        for _, future in self._pending:
             future.cancel()
         self._pending.clear()
-        return self._fetch(self._cursor)
+        self._revealed.clear()
 
     def _add(self, page: Page) -> None:
         cursor = page.next_cursor
@@ -195,9 +223,11 @@ class Listing:
         if cursor is None:
             self.complete = True
             self._seen_cursors.clear()
-            for _, future in self._pending:
-                future.cancel()
-            self._pending.clear()
+            if self._revealed or self._pending:
+                log.warning(
+                    "%s: the listing ended before pages the server announced (a wrong count)", self.label
+                )
+            self._drop_revealed()
             if self._skipped:
                 log.warning(
                     "%s: skipped %d entries whose names cannot be file names or repeat an earlier one",

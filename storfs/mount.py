@@ -83,6 +83,7 @@ def serve(
         stats=STATS,
         max_pages=config.cache.max_pages,
         stale_if_error=config.cache.stale_if_error,
+        window=config.http.parallel_pages,
     )
     tree = Tree(providers, cache)
     control = Control({"stats": json_file(lambda: STATS.snapshot(entries_cached=cache.entries))})

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -144,6 +145,14 @@ def _send(
         STATS.request(account, op, "timeout")
         log.warning("%s: timed out (%s)", what, type(exc).__name__)
         raise RemoteTimeout(f"{what}: the server did not answer in time") from None
+    except requests.ConnectionError as exc:
+        if _timed_out(exc):  # read timeouts that used up the retries arrive wrapped like this
+            STATS.request(account, op, "timeout")
+            log.warning("%s: timed out", what)
+            raise RemoteTimeout(f"{what}: the server did not answer in time") from None
+        STATS.request(account, op, "unreachable")
+        log.warning("%s: request failed (%s)", what, type(exc).__name__)
+        raise RemoteError(f"{what}: cannot reach the server ({type(exc).__name__})") from None
     except requests.RequestException as exc:
         STATS.request(account, op, "unreachable")
         log.warning("%s: request failed (%s)", what, type(exc).__name__)
@@ -155,3 +164,23 @@ def _send(
         elapsed = (time.monotonic() - started) * 1000
         log.info("%s %s%s %d %.0fms", request.method, url.netloc, url.path, response.status_code, elapsed)
     return response
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a requests error was, underneath, a socket timeout."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 8:
+        if isinstance(current, urllib3.exceptions.NewConnectionError):
+            return False  # refused or unresolvable; urllib3 files it under ConnectTimeoutError
+        if isinstance(current, TimeoutError | urllib3.exceptions.TimeoutError):
+            return True
+        reason = getattr(current, "reason", None)
+        args = getattr(current, "args", ())
+        current = (
+            reason
+            if isinstance(reason, BaseException)
+            else next((a for a in args if isinstance(a, BaseException)), current.__cause__)
+        )
+        seen += 1
+    return False

@@ -3,14 +3,35 @@
 Every request is forwarded unchanged (method, raw path+query, headers except hop-by-hop, body,
 and the client's own Host header) to the upstream; the response is relayed. Each request is
 recorded *before* the response is written, so a reader right after its reply sees it.
+
+Fault knobs (for tests that prove a client survives a hostile network):
+
+* ``fail_next(status, times, body, headers)`` answers without forwarding (as before); with
+  ``after=N`` the first N requests still go through; ``delay=S`` waits S seconds before answering;
+  ``mode`` cuts the answer: ``"reset"`` sends the headers and half the body, then resets the
+  connection (RST); ``"truncate"`` declares a Content-Length larger than the bytes it sends, then
+  closes; ``"close"`` closes the connection without answering at all. A cut answer with an empty
+  ``body`` forwards the request and cuts the upstream's real response.
+* ``clear_failures()`` drops whatever is still queued.
+* ``stop()`` also closes every open keep-alive connection, so a stopped proxy is really down
+  (connection refused); ``start()`` again listens on the same port: the server is back.
+* ``tls=(certfile, keyfile)`` serves HTTPS (``url`` is then ``https://``).
+* ``methods_seen`` counts every method ever received; ``reset()`` does not clear it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import io
+import socket
+import ssl
+import struct
+import sys
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
@@ -55,16 +76,43 @@ def op_name(method: str, path: str, query: list[tuple[str, str]]) -> str:
     return f"{method} {path}"
 
 
+MODES = ("respond", "reset", "truncate", "close")
+
+
 @dataclass
 class _Failure:
     status: int
     times: int
     body: bytes
     headers: dict[str, str]
+    mode: str = "respond"
+    after: int = 0
+    delay: float = 0.0
+
+    @property
+    def forwards(self) -> bool:
+        """A cut answer without a body of its own cuts the upstream's response."""
+        return self.mode in ("reset", "truncate") and not self.body
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # Clients hanging up, resets we caused, failed TLS handshakes: not errors of the proxy.
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class CountingProxy:
-    def __init__(self, upstream_url: str, *, delay: float = 0.0, timeout: float = 60.0):
+    def __init__(
+        self,
+        upstream_url: str,
+        *,
+        delay: float = 0.0,
+        timeout: float = 60.0,
+        tls: tuple[str, str] | None = None,
+    ):
         u = urllib.parse.urlsplit(upstream_url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError(f"upstream must be http(s)://host[:port], got {upstream_url!r}")
@@ -80,19 +128,30 @@ class CountingProxy:
         self._failures: list[_Failure] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+        self.methods_seen: Counter[str] = Counter()
+        self.tls_context: ssl.SSLContext | None = None
+        if tls is not None:
+            self.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls_context.load_cert_chain(*tls)
         self.port = 0
 
     # -- lifecycle --------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
 
     def start(self) -> CountingProxy:
+        """Listen (again): on a free port the first time, on the same port after `stop()`."""
         if self._server is not None:
             return self
         handler = type("_BoundHandler", (_Handler,), {"proxy": self})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", self.port), handler)
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(
@@ -110,9 +169,21 @@ class CountingProxy:
             return
         server.shutdown()
         server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:  # keep-alive connections must not outlive the server
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+    def _track(self, conn: socket.socket, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -158,10 +229,34 @@ class CountingProxy:
         times: int = 1,
         body: bytes = b"",
         headers: dict[str, str] | None = None,
+        *,
+        mode: str = "respond",
+        after: int = 0,
+        delay: float = 0.0,
     ) -> None:
-        """Answer the next `times` requests with `status` without forwarding them."""
+        """Answer the next `times` requests with `status` without forwarding them.
+
+        `after`: let that many requests through first. `delay`: wait before answering. `mode`:
+        "respond" (whole answer), "reset" (half the body, then RST), "truncate" (Content-Length
+        larger than what is sent, then close), "close" (no answer). "reset" and "truncate"
+        with an empty `body` forward the request and cut the upstream's answer (`status` unused).
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         with self._lock:
-            self._failures.append(_Failure(status, times, body, dict(headers or {})))
+            self._failures.append(
+                _Failure(status, times, body, dict(headers or {}), mode, max(0, after), delay)
+            )
+
+    def clear_failures(self) -> None:
+        """Forget every queued failure: from now on every request is forwarded."""
+        with self._lock:
+            self._failures.clear()
+
+    @property
+    def failures_pending(self) -> int:
+        with self._lock:
+            return sum(f.times for f in self._failures)
 
     def _take_failure(self) -> _Failure | None:
         with self._lock:
@@ -170,6 +265,9 @@ class CountingProxy:
                 if f.times <= 0:
                     self._failures.pop(0)
                     continue
+                if f.after > 0:
+                    f.after -= 1
+                    return None
                 f.times -= 1
                 if f.times == 0:
                     self._failures.pop(0)
@@ -179,6 +277,7 @@ class CountingProxy:
     def _record(self, rec: ProxiedRequest) -> None:
         with self._lock:
             self._requests.append(rec)
+            self.methods_seen[rec.method] += 1
 
     def _connect(self) -> http.client.HTTPConnection:
         cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
@@ -193,6 +292,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # silence the default stderr log
         pass
+
+    def setup(self) -> None:
+        context = self.proxy.tls_context
+        if context is not None:
+            self.request.settimeout(10)  # a client that never finishes the handshake
+            self.request = context.wrap_socket(self.request, server_side=True)
+            self.request.settimeout(None)
+        super().setup()
+        self.proxy._track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass  # the connection was reset (by us or the client)
+        finally:
+            self.proxy._track(self.connection, False)
 
     def _read_body(self) -> bytes | None:
         te = self.headers.get("Transfer-Encoding", "")
@@ -225,9 +341,16 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
 
         failure = proxy._take_failure()
-        if failure is not None:
+        if failure is not None and failure.delay > 0:
+            time.sleep(failure.delay)
+        if failure is not None and not failure.forwards:
             proxy._record(ProxiedRequest(self.command, path, query, failure.status, hdrs, False))
-            self._respond(failure.status, list(failure.headers.items()), failure.body)
+            if failure.mode == "close":
+                self._drop(reset=False)
+            elif failure.mode in ("reset", "truncate"):
+                self._cut(failure.mode, failure.status, list(failure.headers.items()), failure.body)
+            else:
+                self._respond(failure.status, list(failure.headers.items()), failure.body)
             return
 
         if proxy.delay > 0:
@@ -259,7 +382,42 @@ class _Handler(BaseHTTPRequestHandler):
             conn.close()
 
         proxy._record(ProxiedRequest(self.command, path, query, status, hdrs, True))
+        if failure is not None:  # a cut of the upstream's real answer
+            self._cut(failure.mode, status, resp_headers, resp_body)
+            return
         self._respond(status, resp_headers, resp_body, keep_upstream_length=True)
+
+    def _cut(self, mode: str, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        """Headers promising the whole body, then only part of it and the end of the connection."""
+        self.send_response_only(status)
+        for k, v in headers:
+            if k.lower() not in ("content-length", "connection"):
+                self.send_header(k, v)
+        if mode == "reset":
+            declared, sent = len(body), body[: len(body) // 2]
+        else:
+            declared, sent = len(body) + max(64, len(body)), body
+        self.send_header("Content-Length", str(declared))
+        self.end_headers()
+        self.wfile.write(sent)
+        self.wfile.flush()
+        self._drop(reset=mode == "reset")
+
+    def _drop(self, reset: bool) -> None:
+        """End the connection now: with a TCP reset (RST), or a plain close (FIN)."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+        if reset:
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        for stream in (self.wfile, self.rfile):
+            with contextlib.suppress(OSError):
+                stream.close()
+        # http.server still flushes and closes these after the handler returns.
+        self.wfile, self.rfile = io.BytesIO(), io.BytesIO()
+        with contextlib.suppress(OSError):
+            self.connection.close()
 
     def _respond(
         self,

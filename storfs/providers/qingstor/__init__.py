@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,6 +20,8 @@ from storfs.providers.base import ListingKey, Provider
 from storfs.providers.qingstor import parse
 from storfs.providers.qingstor.signer import QSAuth
 from storfs.transport import HttpSettings, make_session, send
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://qingstor.com"
 BUCKETS, UPLOADS, PARTS = "buckets", "uploads", "parts"
@@ -111,6 +114,10 @@ class QingStorProvider(Provider):
         next_offset = offset + len(buckets)
         count = data.get("count")
         lookahead: tuple[str, ...] = ()
+        if isinstance(count, int) and count < len(buckets):
+            log.warning(
+                "%s: count %d contradicts the %d buckets on the page; ignoring it", what, count, len(buckets)
+            )
         if offset == 0 and full and isinstance(count, int) and count > len(buckets):
             # A count larger than the page can only be the total: the remaining offsets are known.
             lookahead = tuple(str(o) for o in range(next_offset, count, self.page_size))

@@ -10,12 +10,13 @@ from storfs.entry import Entry, field_name
 from storfs.errors import BadResponse
 
 PROVIDER = "qingstor"
+MAX_SIZE = 2**63 - 1  # st_size is a signed 64-bit off_t
 
 
 def load_json(body: bytes, what: str) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadResponse(f"{what} answered a body that is not JSON") from None
     if not isinstance(data, dict):
         raise BadResponse(f"{what} answered JSON that is not an object")
@@ -51,8 +52,9 @@ def fields_of(item: dict[str, Any]) -> tuple[str, ...]:
 
 
 def required_str(item: dict[str, Any], key: str, what: str) -> str:
+    """A string field; an empty one is returned as is (the listing skips unusable names)."""
     value = item.get(key)
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str):
         raise BadResponse(f"{what} answered an item without a string `{key}`")
     return value
 
@@ -78,6 +80,6 @@ def part_entry(item: dict[str, Any], what: str) -> Entry:
     number = item.get("part_number")
     if isinstance(number, bool) or not isinstance(number, int) or number < 0:
         raise BadResponse(f"{what} answered a part without a valid `part_number`")
-    size = item.get("size")
-    size = size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else 0
+    raw = item.get("size")
+    size = raw if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= MAX_SIZE else 0
     return Entry(f"{number:05d}", is_dir=False, size=size, mtime=created(item), fields=fields_of(item))

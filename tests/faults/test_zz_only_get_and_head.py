@@ -1,0 +1,34 @@
+"""Runs last in tests/faults: storfs never sent anything but GET or HEAD, to any proxy or fake of
+any fault test in this session, even when asked to write through the mount."""
+
+from __future__ import annotations
+
+from tests.faults.conftest import MakeBackend, MountFactory
+from tests.faults.tooling import KINDS, RECORDERS, methods_of, mutating_requests
+from tests.harness import run
+
+WRITES = [
+    "touch {d}/new",
+    "mkdir {d}/new",
+    "rmdir {d}/entry-001",
+    "mv {d}/entry-001 {d}/moved",
+    "setfattr -n user.x -v 1 {d}/entry-001",
+    "chmod 777 {d}/entry-001",
+    "truncate -s 0 {d}/entry-001",
+    "ln -s x {d}/link",
+    "rm -rf {d}/entry-002",
+]
+
+
+def test_no_mutating_request_was_ever_sent(make: MakeBackend, mounts: MountFactory) -> None:
+    backends = [make(kind) for kind in KINDS]
+    m = mounts({f"{b.provider}.main": b.table() for b in backends})
+    for backend in backends:
+        top = backend.listing(m)
+        assert run(["ls", str(top)]).returncode == 0
+        for command in WRITES:
+            result = run(command.format(d=top))
+            assert result.returncode != 0, command
+    seen = [methods_of(r) for r in RECORDERS]
+    assert sum(sum(counts.values()) for counts in seen) > 0, "the proxies and fakes recorded nothing"
+    assert mutating_requests(RECORDERS) == {}, "a mutating HTTP method reached a proxy or fake"
