@@ -6,9 +6,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
+from xml.etree.ElementTree import fromstring
 
 import requests
-from defusedxml.ElementTree import fromstring
 
 from storfs.entry import Page
 from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
@@ -90,6 +90,8 @@ def decode_error(response: requests.Response) -> StorfsError:
 
 
 def _error_code(body: bytes) -> str | None:
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        return None
     try:
         return fromstring(body).findtext("Code")
     except Exception:  # any unparsable body: the status alone still says enough
