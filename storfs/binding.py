@@ -34,8 +34,8 @@ class PlusFUSE(mfusepy.FUSE):
         operations = self.operations
         fill_stat = operations.fill_stat
         encoding, errors = self.encoding, self.errors
+        st = mfusepy.c_stat()  # the filler copies it, so one struct serves every entry
         for name, source, next_offset in operations.readdir_items(offset, fip.contents.fh):
-            st = mfusepy.c_stat()
             fill_stat(st, source)
             plus = 0 if name in (".", "..") else FUSE_FILL_DIR_PLUS
             if filler(buf, name.encode(encoding, errors), st, next_offset, plus) != 0:
