@@ -141,19 +141,12 @@ def _send(
             timeout=(min(settings.connect_timeout, settings.deadline), read_timeout),
             allow_redirects=False,
         )
-    except requests.Timeout as exc:
-        STATS.request(account, op, "timeout")
-        log.warning("%s: timed out (%s)", what, type(exc).__name__)
-        raise RemoteTimeout(f"{what}: the server did not answer in time") from None
-    except requests.ConnectionError as exc:
-        if _timed_out(exc):  # read timeouts that used up the retries arrive wrapped like this
+    except requests.RequestException as exc:
+        # Read timeouts that used up the retries arrive wrapped in a ConnectionError.
+        if isinstance(exc, requests.Timeout) or _timed_out(exc):
             STATS.request(account, op, "timeout")
             log.warning("%s: timed out", what)
             raise RemoteTimeout(f"{what}: the server did not answer in time") from None
-        STATS.request(account, op, "unreachable")
-        log.warning("%s: request failed (%s)", what, type(exc).__name__)
-        raise RemoteError(f"{what}: cannot reach the server ({type(exc).__name__})") from None
-    except requests.RequestException as exc:
         STATS.request(account, op, "unreachable")
         log.warning("%s: request failed (%s)", what, type(exc).__name__)
         raise RemoteError(f"{what}: cannot reach the server ({type(exc).__name__})") from None

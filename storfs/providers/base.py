@@ -6,9 +6,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, NamedTuple
 
+import requests
+
 from storfs.entry import Entry, Page
-from storfs.errors import ConfigError
-from storfs.transport import HttpSettings
+from storfs.errors import ConfigError, StorfsError
+from storfs.transport import HttpSettings, make_session, send
 
 
 class ListingKey(NamedTuple):
@@ -40,6 +42,27 @@ class Provider(ABC):
         self.account = account
         self.http = http
         self.page_size = clamp_page_size(settings.get("page_size"), self.max_page_size)
+        self.session = make_session(http)
+
+    @staticmethod
+    @abstractmethod
+    def decode_error(response: requests.Response) -> StorfsError:
+        """The StorfsError an error response means (from its status and the service's code)."""
+
+    def get(self, request: requests.PreparedRequest, *, op: str, what: str) -> requests.Response:
+        """Send a signed GET through this account's session: a 2xx response or a StorfsError.
+
+        `op` labels the request in the stats (`list_containers`); `what` names it in messages.
+        """
+        return send(
+            self.session,
+            request,
+            self.http,
+            account=self.label,
+            op=op,
+            what=what,
+            decode_error=self.decode_error,
+        )
 
     @property
     def label(self) -> str:

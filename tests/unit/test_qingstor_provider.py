@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-import storfs.providers.qingstor as qingstor_module
+import storfs.providers.base as provider_base
 from storfs.config import parse as parse_config
 from storfs.entry import Entry, Page
 from storfs.errors import AccessDenied, BadResponse, ConfigError, NotFound, RemoteError, StorfsError
@@ -609,7 +609,7 @@ class Captured:
 @pytest.fixture
 def captured(monkeypatch: pytest.MonkeyPatch) -> Captured:
     capture = Captured()
-    monkeypatch.setattr(qingstor_module, "send", capture)
+    monkeypatch.setattr(provider_base, "send", capture)
     return capture
 
 

@@ -24,7 +24,7 @@ from qingstor.sdk.config import Config
 from qingstor.sdk.request import Request as SDKRequest
 from qingstor.sdk.service.qingstor import QingStor
 
-import storfs.providers.qingstor as qingstor_module
+import storfs.providers.base as provider_base
 from storfs.providers.qingstor import QingStorProvider
 from storfs.providers.qingstor.signer import SUB_RESOURCES, QSAuth, canonical_resource, sign, string_to_sign
 from storfs.transport import HttpSettings
@@ -330,7 +330,7 @@ def captured() -> Iterator[list[requests.PreparedRequest]]:
         sent.append(request)
         return SimpleNamespace(content=b"{}", status_code=200)
 
-    with mock.patch.object(qingstor_module, "send", fake_send):
+    with mock.patch.object(provider_base, "send", fake_send):
         yield sent
 
 

@@ -15,7 +15,7 @@ from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, Stor
 from storfs.providers.azure.parse import parse_containers
 from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
-from storfs.transport import HttpSettings, make_session, send
+from storfs.transport import HttpSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,6 @@ class AzureProvider(Provider):
             self._auth = SasAuth(options["sas"])
         else:
             raise ConfigError(f"[azure.{account}]: set one of `key`, `sas` or `connection_string`")
-        self._session = make_session(http)
 
     def top_level(self) -> dict[str, ListingKey]:
         return {"containers": self.key("containers")}
@@ -64,18 +63,13 @@ class AzureProvider(Provider):
             headers={"x-ms-version": API_VERSION, "Accept": "application/xml"},
             auth=self._auth,
         )
-        prepared = self._session.prepare_request(request)
-        what = f"{self.label} List Containers"
-        response = send(
-            self._session,
-            prepared,
-            self.http,
-            account=self.label,
-            op="list_containers",
-            what=what,
-            decode_error=decode_error,
-        )
+        prepared = self.session.prepare_request(request)
+        response = self.get(prepared, op="list_containers", what=f"{self.label} List Containers")
         return parse_containers(response.content)
+
+    @staticmethod
+    def decode_error(response: requests.Response) -> StorfsError:
+        return decode_error(response)
 
 
 def decode_error(response: requests.Response) -> StorfsError:

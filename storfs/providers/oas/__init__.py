@@ -17,7 +17,7 @@ from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, Stor
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.oas.parse import WHAT, parse_vaults
 from storfs.providers.oas.signer import OASAuth
-from storfs.transport import HttpSettings, make_session, send
+from storfs.transport import HttpSettings
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ class OASProvider(Provider):
         access_key_secret = _required_string(settings, "access_key_secret", where)
         self.root_url = _endpoint(settings.get("endpoint"), where)
         self._auth = OASAuth(access_key_id, access_key_secret, clock)
-        self._session = make_session(http)
 
     def top_level(self) -> dict[str, ListingKey]:
         return {VAULTS: self.key(VAULTS)}
@@ -65,18 +64,13 @@ class OASProvider(Provider):
             headers={"x-oas-version": API_VERSION, "Accept": "application/json"},
             auth=self._auth,
         )
-        prepared = self._session.prepare_request(request)
-        what = f"{self.label} {WHAT}"
-        response = send(
-            self._session,
-            prepared,
-            self.http,
-            account=self.label,
-            op="list_vaults",
-            what=what,
-            decode_error=decode_error,
-        )
+        prepared = self.session.prepare_request(request)
+        response = self.get(prepared, op="list_vaults", what=f"{self.label} {WHAT}")
         return parse_vaults(response.content)
+
+    @staticmethod
+    def decode_error(response: requests.Response) -> StorfsError:
+        return decode_error(response)
 
 
 # ---------------------------------------------------------------------------------------------

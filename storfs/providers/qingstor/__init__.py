@@ -19,7 +19,7 @@ from storfs.errors import AccessDenied, BadResponse, ConfigError, NotFound, Remo
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.qingstor import parse
 from storfs.providers.qingstor.signer import QSAuth
-from storfs.transport import HttpSettings, make_session, send
+from storfs.transport import HttpSettings
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,6 @@ class QingStorProvider(Provider):
         if self.zone_endpoint is not None:
             _check_zone_endpoint(self.zone_endpoint, where)
         self._auth = QSAuth(options["access_key_id"], options["secret_access_key"], clock)
-        self._session = make_session(http)
 
     def top_level(self) -> dict[str, ListingKey]:
         return {BUCKETS: self.key(BUCKETS)}
@@ -91,6 +90,10 @@ class QingStorProvider(Provider):
             bucket, location, object_key, upload_id = key.args
             return self._list_parts(bucket, location, object_key, upload_id, cursor)
         raise NotFound(f"{self.label}: no listing {key.kind!r}")
+
+    @staticmethod
+    def decode_error(response: requests.Response) -> StorfsError:
+        return decode_error(response)
 
     def zone_url(self, location: str) -> str:
         """Where bucket-level calls for a bucket in `location` go."""
@@ -163,15 +166,7 @@ class QingStorProvider(Provider):
         request.prepare(method="GET", url=origin + "/", headers=dict(headers or {}))
         request.url = origin + path + ("?" + query if query else "")
         self._auth(request)
-        response = send(
-            self._session,
-            request,
-            self.http,
-            account=self.label,
-            op=op,
-            what=what,
-            decode_error=decode_error,
-        )
+        response = self.get(request, op=op, what=what)
         return parse.load_json(response.content, what)
 
 
