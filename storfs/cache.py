@@ -11,8 +11,7 @@ from typing import Any
 
 from cachetools import LRUCache, TLRUCache
 
-from storfs.entry import Page
-from storfs.listing import MAX_PAGES, Listing
+from storfs.listing import MAX_PAGES, Fetch, Listing
 from storfs.providers.base import ListingKey
 from storfs.stats import Stats
 
@@ -58,7 +57,7 @@ class ListingCache:
             getsizeof=lambda listing: max(1, len(listing)),
         )
 
-    def listing(self, key: ListingKey, fetch: Callable[[str | None], Page], label: str) -> Listing:
+    def listing(self, key: ListingKey, fetch: Fetch, label: str) -> Listing:
         """The fresh listing for `key`, or a new empty one that will fetch with `fetch`."""
         with self._lock:
             listing = self._listings.get(key)

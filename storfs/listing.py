@@ -15,6 +15,9 @@ from storfs.names import unusable_reason
 
 log = logging.getLogger(__name__)
 
+#: fetch(cursor, streaming) -> Page; `streaming` says a reader is going through the pages in order.
+Fetch = Callable[[str | None, bool], Page]
+
 #: Default page budget of one listing (a server whose cursor never ends).
 MAX_PAGES = 10_000
 #: Empty pages in a row that still promise more: a server going nowhere.
@@ -37,7 +40,7 @@ class Listing:
     def __init__(
         self,
         label: str,
-        fetch: Callable[[str | None], Page],
+        fetch: Fetch,
         born: float,
         executor: Executor | None = None,
         *,
@@ -151,7 +154,7 @@ class Listing:
             try:
                 if seen >= self._max_pages:
                     raise PagingError(f"{self.label}: more than {self._max_pages} pages; giving up")
-                page = self._next_page()
+                page = self._next_page(streaming)
                 self._add(page)
             except BadResponse as exc:
                 # The server broke its own protocol: this listing is not to be continued or kept.
@@ -174,7 +177,7 @@ class Listing:
             return
         while self._revealed and len(self._pending) < self._window:
             cursor = self._revealed.popleft()
-            self._pending.append((cursor, self._executor.submit(self._fetch, cursor)))
+            self._pending.append((cursor, self._executor.submit(self._fetch, cursor, False)))
 
     def _serve_fallback(self, error: OSError) -> bool:
         """Adopt the expired complete listing instead of failing (`stale_if_error`)."""
@@ -192,13 +195,13 @@ class Listing:
         self.complete = True
         return True
 
-    def _next_page(self) -> Page:
+    def _next_page(self, streaming: bool) -> Page:
         """The page at the current cursor: from a revealed fetch already in flight, or fetched now."""
         if self._pending and self._pending[0][0] == self._cursor:
             _, future = self._pending.popleft()
             return future.result()
         self._drop_revealed()  # the chain of cursors changed: those pages are stale
-        return self._fetch(self._cursor)
+        return self._fetch(self._cursor, streaming)
 
     def _drop_revealed(self) -> None:
         for _, future in self._pending:

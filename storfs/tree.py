@@ -80,7 +80,9 @@ class Tree:
         """The (possibly still empty) cached listing for `key`."""
         provider = self._providers[key.provider][key.account]
         label = f"{key.provider}/{key.account} {key.kind}"
-        return self.cache.listing(key, lambda cursor: provider.list_page(key, cursor), label)
+        return self.cache.listing(
+            key, lambda cursor, streaming: provider.list_page(key, cursor, ahead=streaming), label
+        )
 
     def _child(self, provider: Provider, node: Node, name: str) -> Node:
         if node.listing is not None:

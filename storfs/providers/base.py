@@ -81,8 +81,12 @@ class Provider(ABC):
         return {}
 
     @abstractmethod
-    def list_page(self, key: ListingKey, cursor: str | None) -> Page:
-        """Fetch one page of listing `key`, starting at `cursor` (None: the first page)."""
+    def list_page(self, key: ListingKey, cursor: str | None, *, ahead: bool = False) -> Page:
+        """Fetch one page of listing `key`, starting at `cursor` (None: the first page).
+
+        `ahead` says a reader is streaming through the pages in order, so a provider may start
+        on the next page before this one is parsed.
+        """
 
 
 def clamp_page_size(value: Any, maximum: int) -> int:

@@ -32,7 +32,7 @@ class Pages:
         self.fail_at: set[str | None] = set()
         self.delay = 0.0
 
-    def __call__(self, cursor: str | None) -> Page:
+    def __call__(self, cursor: str | None, streaming: bool = False) -> Page:
         self.calls.append(cursor)
         time.sleep(self.delay)
         if cursor in self.fail_at:
@@ -72,7 +72,7 @@ def test_lookup_stops_at_the_page_holding_the_name_and_absent_names_cost_nothing
 
 
 def test_a_repeated_cursor_is_an_error_not_a_loop() -> None:
-    def looping(cursor: str | None) -> Page:
+    def looping(cursor: str | None, streaming: bool = False) -> Page:
         return Page([Entry(f"x{cursor}", is_dir=True)], "same")
 
     listing = Listing("t", looping, born=0)
@@ -97,7 +97,7 @@ def test_a_failed_page_is_retried_by_the_next_reader_and_never_marks_the_listing
 
 def test_unusable_and_duplicate_names_are_skipped() -> None:
     names = ["ok", "a/b", ".", "..", "", "x" * 256, "nul\0", "ok", "fine"]
-    listing = Listing("t", lambda _c: Page([Entry(n, is_dir=False) for n in names], None), born=0)
+    listing = Listing("t", lambda _c, _s=False: Page([Entry(n, is_dir=False) for n in names], None), born=0)
     assert [listing.entry_at(i).name for i in range(2)] == ["ok", "fine"]
     assert listing.entry_at(2) is None
 
@@ -185,7 +185,7 @@ def test_revealed_pages_are_fetched_concurrently_and_in_order() -> None:
     calls: list[str | None] = []
     lock = threading.Lock()
 
-    def offsets(cursor: str | None) -> Page:
+    def offsets(cursor: str | None, streaming: bool = False) -> Page:
         with lock:
             calls.append(cursor)
         time.sleep(0.05)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlencode
 from xml.etree.ElementTree import fromstring
+from xml.sax.saxutils import unescape
 
 import requests
 
@@ -49,11 +53,25 @@ class AzureProvider(Provider):
             self._auth = SasAuth(options["sas"])
         else:
             raise ConfigError(f"[azure.{account}]: set one of `key`, `sas` or `connection_string`")
+        self._pipeline = Pipeline()
 
     def top_level(self) -> dict[str, ListingKey]:
         return {"containers": self.key("containers")}
 
-    def list_page(self, key: ListingKey, cursor: str | None) -> Page:
+    def list_page(self, key: ListingKey, cursor: str | None, *, ahead: bool = False) -> Page:
+        body = self._pipeline.take(cursor) or self._request(cursor)
+        if ahead:
+            # Marker paging is sequential, but NextMarker sits at the end of the body: ask for the
+            # next page now, and parse this one while the service prepares it.
+            upcoming = next_marker_hint(body)
+            if upcoming:
+                self._pipeline.start(upcoming, lambda: self._request(upcoming))
+        page = parse_containers(body)
+        if ahead and page.next_cursor != upcoming:
+            self._pipeline.clear()
+        return page
+
+    def _request(self, cursor: str | None) -> bytes:
         query = [("comp", "list"), ("maxresults", str(self.page_size)), ("include", "metadata")]
         if cursor:
             query.append(("marker", cursor))
@@ -64,12 +82,51 @@ class AzureProvider(Provider):
             auth=self._auth,
         )
         prepared = self.session.prepare_request(request)
-        response = self.get(prepared, op="list_containers", what=f"{self.label} List Containers")
-        return parse_containers(response.content)
+        return self.get(prepared, op="list_containers", what=f"{self.label} List Containers").content
 
     @staticmethod
     def decode_error(response: requests.Response) -> StorfsError:
         return decode_error(response)
+
+
+class Pipeline:
+    """At most one page requested ahead of the reader, keyed by its cursor, used while fresh."""
+
+    MAX_AGE = 10.0  # seconds: an older body is not served to a listing that starts later
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ahead: tuple[str, float, Future[bytes]] | None = None
+
+    def start(self, cursor: str, request: Callable[[], bytes]) -> None:
+        with self._lock:
+            if self._ahead is None or self._ahead[0] != cursor:
+                self._ahead = (cursor, time.monotonic(), _PIPELINE_POOL.submit(request))
+
+    def take(self, cursor: str | None) -> bytes | None:
+        """The body requested ahead for `cursor` (waiting for it), or None."""
+        with self._lock:
+            ahead, self._ahead = self._ahead, None
+        if ahead is None or ahead[0] != cursor or time.monotonic() - ahead[1] > self.MAX_AGE:
+            return None
+        return ahead[2].result()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._ahead = None
+
+
+_PIPELINE_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="storfs-azure-ahead")
+
+
+def next_marker_hint(body: bytes) -> str | None:
+    """NextMarker found by a byte search from the end, before (and checked after) the real parse."""
+    start = body.rfind(b"<NextMarker>")
+    end = body.rfind(b"</NextMarker>")
+    if start < 0 or end < start:
+        return None
+    value = unescape(body[start + len(b"<NextMarker>") : end].decode("utf-8", "replace")).strip()
+    return value or None
 
 
 def decode_error(response: requests.Response) -> StorfsError:

@@ -1,0 +1,72 @@
+"""Azure's page pipeline: while page k is parsed, page k+1 is already on its way."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from storfs.providers.azure import AzureProvider, next_marker_hint
+from storfs.transport import HttpSettings
+from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+from tests.fakes.counting_proxy import CountingProxy
+
+NAMES = [f"pipe-{i:03d}" for i in range(23)]
+
+
+@pytest.fixture(scope="module")
+def proxy(azurite: Azurite) -> Iterator[CountingProxy]:
+    azurite.create_containers(NAMES)
+    with CountingProxy(f"http://127.0.0.1:{azurite.port}") as p:
+        yield p
+
+
+def provider(proxy: CountingProxy) -> AzureProvider:
+    settings = {"account": AZURITE_ACCOUNT, "key": AZURITE_KEY, "endpoint": f"{proxy.url}/{AZURITE_ACCOUNT}"}
+    return AzureProvider("dev", {**settings, "page_size": 5}, HttpSettings())
+
+
+def wait_for(proxy: CountingProxy, count: int) -> None:
+    for _ in range(200):
+        if proxy.count_op("list_containers") >= count:
+            return
+        time.sleep(0.01)
+
+
+def test_streaming_pages_request_the_next_one_early_and_never_twice(proxy: CountingProxy) -> None:
+    azure = provider(proxy)
+    key = azure.key("containers")
+    proxy.reset()
+    names: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = azure.list_page(key, cursor, ahead=True)
+        pages += 1
+        names += [e.name for e in page.entries]
+        if page.next_cursor is None:
+            break
+        wait_for(proxy, pages + 1)
+        assert proxy.count_op("list_containers") == pages + 1, "the next page was asked for already"
+        cursor = page.next_cursor
+    assert names == NAMES
+    assert proxy.count_op("list_containers") == 5 == len(proxy.requests)
+
+
+def test_a_lookup_asks_for_no_page_it_does_not_need(proxy: CountingProxy) -> None:
+    azure = provider(proxy)
+    proxy.reset()
+    azure.list_page(azure.key("containers"), None)
+    time.sleep(0.2)
+    assert proxy.count_op("list_containers") == 1
+
+
+def test_next_marker_hint() -> None:
+    assert (
+        next_marker_hint(b"<EnumerationResults><NextMarker>a&amp;b</NextMarker></EnumerationResults>")
+        == "a&b"
+    )
+    assert next_marker_hint(b"<EnumerationResults><NextMarker/></EnumerationResults>") is None
+    assert next_marker_hint(b"<EnumerationResults><NextMarker></NextMarker></EnumerationResults>") is None
+    assert next_marker_hint(b"garbage") is None
