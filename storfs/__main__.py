@@ -1,5 +1,3 @@
-import sys
+from storfs.cli import run
 
-from storfs.cli import main
-
-sys.exit(main())
+run()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
@@ -92,10 +92,6 @@ class ListingCache:
             for key in doomed:
                 self._listings.pop(key, None)
             return len(doomed)
-
-    def __iter__(self) -> Iterator[ListingKey]:
-        with self._lock:
-            return iter(list(self._listings.keys()))
 
     @property
     def entries(self) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -54,3 +56,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             args_list = translated
     args = build_parser().parse_args(args_list)
     return int(args.run(args))
+
+
+def run() -> None:
+    """The `storfs` command: `main`, then exit at once.
+
+    Requests that outlived their deadline may still hold threads; the answer is already given,
+    so the process does not wait for them (as interpreter shutdown would).
+    """
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = 130
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

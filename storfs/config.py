@@ -189,7 +189,8 @@ def account_settings(
             raise ConfigError(f"{where}: unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
         if key.endswith("_env") and key[:-4] in cls.secret_keys:
             if not isinstance(value, str) or value not in env:
-                raise ConfigError(f"{where}: {key} names environment variable {value!r}, which is not set")
+                # The value is not echoed: it may be a secret written here by mistake.
+                raise ConfigError(f"{where}: {key} names an environment variable that is not set")
             settings[key[:-4]] = env[value]
         else:
             settings[key] = value

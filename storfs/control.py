@@ -10,9 +10,12 @@ DIR_PATH = "/" + DIR_NAME
 
 
 class Control:
-    """Files under `/.storfs/`, each rendered afresh when opened. Not listed in `/`."""
+    """Files under `/.storfs/`, each rendered afresh when opened. Not listed in `/`.
 
-    def __init__(self, files: dict[str, Callable[[], bytes]]) -> None:
+    A file whose render answers None does not exist at the moment (`socket` while not serving).
+    """
+
+    def __init__(self, files: dict[str, Callable[[], bytes | None]]) -> None:
         self._files = files
 
     @staticmethod
@@ -20,7 +23,7 @@ class Control:
         return path == DIR_PATH or path.startswith(DIR_PATH + "/")
 
     def names(self) -> list[str]:
-        return sorted(self._files)
+        return sorted(name for name, render in self._files.items() if render() is not None)
 
     def is_dir(self, path: str) -> bool:
         return path.rstrip("/") == DIR_PATH

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from storfs.attrs import StatMaker
-from storfs.binding import ENOATTR, Operations
+from storfs.attrs import DIR_MODE, FILE_MODE, StatMaker
+from storfs.binding import ENOATTR, Operations, set_st_attrs
 from storfs.control import Control
 from storfs.entry import Entry
 from storfs.errors import NotADirectory, NotFound, NotSupported, ReadOnly
@@ -41,13 +41,8 @@ def upcall(method: F) -> F:
         self.stats.upcall(name)
         try:
             return method(self, *args, **kwargs)
-        except OSError as exc:
-            self.stats.error(exc.errno or errno.EIO)
-            raise
-        except Exception:
-            log.exception("internal error in %s", name)
-            self.stats.error(errno.EIO)
-            raise OSError(errno.EIO, "internal error") from None
+        except Exception as exc:
+            raise self.errno_error(name, exc) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -112,9 +107,28 @@ class StorfsOperations(Operations):  # type: ignore[misc]
             self._dirs.pop(fh, None)
         return 0
 
+    def errno_error(self, name: str, exc: Exception) -> OSError:
+        """What a failed call answers: its own errno if it has one, else EIO and a logged traceback.
+
+        An OSError without a positive errno (requests' exceptions are OSErrors too) would reach
+        mfusepy as EINVAL, which is never what happened.
+        """
+        if isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
+            self.stats.error(exc.errno)
+            return exc
+        log.error("internal error in %s", name, exc_info=exc)
+        self.stats.error(errno.EIO)
+        return OSError(errno.EIO, "internal error")
+
     def readdir_items(self, offset: int, fh: int) -> Iterator[tuple[str, StatSource, int]]:
         """`(name, entry or stat dict, next offset)` from `offset` on; pages are fetched as read."""
         self.stats.upcall("readdir")
+        try:
+            yield from self._readdir_items(offset, fh)
+        except Exception as exc:
+            raise self.errno_error("readdir", exc) from None
+
+    def _readdir_items(self, offset: int, fh: int) -> Iterator[tuple[str, StatSource, int]]:
         with self._lock:
             handle = self._dirs.get(fh)
         if handle is None:
@@ -145,13 +159,11 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         if isinstance(source, Entry):
             self.attrs.fill(st, source)
         else:
-            from storfs.binding import set_st_attrs
-
             set_st_attrs(st, source)
 
     def mode_of(self, source: StatSource) -> int:
         if isinstance(source, Entry):
-            return int(self.attrs.entry(source)["st_mode"])
+            return DIR_MODE if source.is_dir else FILE_MODE
         return int(source["st_mode"])
 
     @upcall

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import logging
 import threading
 from collections import deque
@@ -10,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 
 from storfs.entry import Entry, Page
-from storfs.errors import BadResponse, PagingError
+from storfs.errors import BadResponse, PagingError, RemoteError, RemoteTimeout, StorfsError
 from storfs.names import unusable_reason
 
 log = logging.getLogger(__name__)
@@ -66,6 +65,8 @@ class Listing:
         self._revealed: deque[str] = deque()  # revealed cursors not yet asked for
         self._window = window
         self._error: BadResponse | None = None  # the server broke the protocol: start over
+        self._attempts = 0  # fetch attempts so far
+        self._last_failure: OSError | None = None  # of the latest attempt, if it failed
         self._reading_ahead = False
         self._skipped = 0
         self.complete = False
@@ -106,11 +107,6 @@ class Listing:
                 return None
             self._fetch_next(streaming=False)
 
-    def cached(self, name: str) -> Entry | None:
-        """The entry called `name` if it is already here (no fetch)."""
-        index = self._by_name.get(name)
-        return None if index is None else self._entries[index]
-
     def index_of(self, name: str) -> int | None:
         """The index of the entry called `name` if it is already here (no fetch)."""
         return self._by_name.get(name)
@@ -118,10 +114,6 @@ class Listing:
     def loaded_at(self, index: int) -> Entry | None:
         """The entry at `index` if it is already here (no fetch)."""
         return self._entries[index] if 0 <= index < len(self._entries) else None
-
-    def page_of(self, index: int) -> int:
-        """Which page (0-based) holds entry `index`."""
-        return bisect.bisect_right(self._page_ends, index)
 
     def _last_page_start(self) -> int:
         ends = self._page_ends
@@ -146,11 +138,17 @@ class Listing:
 
     def _fetch_next(self, streaming: bool) -> None:
         seen = len(self._page_ends)
+        attempts = self._attempts
         with self._fetch_lock:
             if self.complete or len(self._page_ends) != seen:
                 return  # another reader fetched this page while we waited
             if self._error is not None:
-                raise type(self._error)(str(self._error))  # reported once, when it happened
+                raise _again(self._error)  # the protocol broke; it was reported once, then
+            if self._attempts != attempts and self._last_failure is not None:
+                # Someone tried this very page while we waited and failed: share that answer
+                # rather than make every waiting reader wait for the network again.
+                raise _again(self._last_failure)
+            self._attempts += 1
             try:
                 if seen >= self._max_pages:
                     raise PagingError(f"{self.label}: more than {self._max_pages} pages; giving up")
@@ -162,9 +160,12 @@ class Listing:
                 log.warning("%s", exc)
                 raise
             except OSError as exc:
+                self._last_failure = exc
                 if not self._serve_fallback(exc):
                     raise
             else:
+                self._last_failure = None
+                self._fallback = None  # fresh pages arrive: the old listing may go
                 if streaming and page.lookahead and not self._revealed and not self._pending:
                     self._revealed.extend(page.lookahead[: self._max_pages])
                 self._top_up()
@@ -180,9 +181,13 @@ class Listing:
             self._pending.append((cursor, self._executor.submit(self._fetch, cursor, False)))
 
     def _serve_fallback(self, error: OSError) -> bool:
-        """Adopt the expired complete listing instead of failing (`stale_if_error`)."""
+        """Adopt the expired complete listing instead of failing (`stale_if_error`).
+
+        Only when the server is unreachable or failing; a denial or a missing bucket is news.
+        """
         fallback = self._fallback
-        if fallback is None or not fallback.complete or self._page_ends:
+        outage = isinstance(error, RemoteTimeout | RemoteError) and not isinstance(error, BadResponse)
+        if fallback is None or not fallback.complete or self._page_ends or not outage:
             return False
         log.warning(
             "%s: serving the listing fetched earlier, because refreshing failed: %s", self.label, error
@@ -193,6 +198,7 @@ class Listing:
         self.born = fallback.born
         self.stale = True
         self.complete = True
+        self._fallback = None
         return True
 
     def _next_page(self, streaming: bool) -> Page:
@@ -218,6 +224,10 @@ class Listing:
         self._empty_run = 0 if page.entries or cursor is None else self._empty_run + 1
         if self._empty_run >= MAX_EMPTY_PAGES:
             raise PagingError(f"{self.label}: {MAX_EMPTY_PAGES} empty pages in a row that promise more")
+        if page.entries and cursor is not None and all(e.name in self._by_name for e in page.entries):
+            # A server that ignores its cursor (say, an old one without offset paging) would
+            # answer the same full page forever.
+            raise PagingError(f"{self.label}: the server answered a page of entries it already listed")
         for entry in page.entries:
             self._admit(entry)
         # Publish entries before the page count so readers never see a page end beyond them.
@@ -246,5 +256,12 @@ class Listing:
             self._skipped += 1
             log.debug("%s: skipping entry %r: %s", self.label, entry.name[:300], reason)
             return
-        self._by_name[entry.name] = len(self._entries)
-        self._entries.append(entry)
+        self._entries.append(entry)  # before the index: lock-free readers may look it up at once
+        self._by_name[entry.name] = len(self._entries) - 1
+
+
+def _again(error: OSError) -> OSError:
+    """A fresh exception like `error`, to raise in another thread."""
+    if isinstance(error, StorfsError):
+        return type(error)(str(error))
+    return OSError(error.errno, error.strerror)

@@ -20,7 +20,7 @@ from storfs.attrs import StatMaker
 from storfs.cache import ListingCache
 from storfs.config import Config
 from storfs.control import Control, json_file
-from storfs.control_socket import ControlServer, socket_path
+from storfs.control_socket import PUBLISHED, ControlServer
 from storfs.errors import ConfigError
 from storfs.stats import STATS
 from storfs.tree import Tree
@@ -86,7 +86,9 @@ def serve(
         window=config.http.parallel_pages,
     )
     tree = Tree(providers, cache)
-    control = Control({"stats": json_file(lambda: STATS.snapshot(entries_cached=cache.entries))})
+    control_server = ControlServer(lambda request: _control(tree, request))
+    stats = json_file(lambda: STATS.snapshot(entries_cached=cache.entries))
+    control = Control({"stats": stats, PUBLISHED: control_server.published})
     attrs = StatMaker(os.getuid(), os.getgid(), time.time())
     operations = StorfsOperations(tree, attrs, STATS, control)
     operations.siblings_ahead = config.http.parallel_pages
@@ -98,7 +100,6 @@ def serve(
         LIBFUSE_MAJOR,
         config.cache.ttl,
     )
-    control_server = ControlServer(socket_path(mountpoint), lambda request: _control(tree, request))
     try:
         control_server.start()
     except OSError as exc:

@@ -39,10 +39,6 @@ class Stats:
         with self._lock:
             self.errors[errno.errorcode.get(code, str(code))] += 1
 
-    def request_count(self, op: str | None = None) -> int:
-        with self._lock:
-            return sum(n for (_, o, _), n in self.requests.items() if op is None or o == op)
-
     def snapshot(self, entries_cached: int = 0) -> dict[str, Any]:
         with self._lock:
             requests: dict[str, dict[str, dict[str, int]]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
@@ -91,15 +91,12 @@ def make_session(settings: HttpSettings) -> ReadOnlySession:
     return session
 
 
-#: Requests run here so that a FUSE call can stop waiting at the deadline whatever the server does.
-_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="storfs-http")
-
-
 def send(
     session: requests.Session,
     request: requests.PreparedRequest,
     settings: HttpSettings,
     *,
+    pool: Executor,
     account: str,
     op: str,
     what: str,
@@ -107,15 +104,15 @@ def send(
 ) -> requests.Response:
     """Send a prepared GET; return a 2xx response or raise the StorfsError it maps to.
 
-    Retries happen inside (urllib3 Retry); however they go, the caller waits at most
+    The request runs on `pool` (one per account, so a hung server holds only its own account's
+    threads); retries happen there (urllib3 Retry), and however they go, the caller waits at most
     `settings.deadline` seconds. `account` (`azure/dev`) and `op` (`list_containers`) label the
     request in the stats; `what` names it in messages and must hold no secret.
     """
-    future = _POOL.submit(_send, session, request, settings, account, op, what)
+    future = pool.submit(_send, session, request, settings, account, op, what)
     try:
         response = future.result(timeout=settings.deadline)
     except FutureTimeout:
-        STATS.request(account, op, "deadline")
         log.warning("%s: no answer within the %gs deadline", what, settings.deadline)
         raise RemoteTimeout(f"{what}: no answer within {settings.deadline:g}s") from None
     if 200 <= response.status_code < 300:

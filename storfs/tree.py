@@ -48,7 +48,8 @@ class Tree:
         self.cache = cache
         # child listing -> (the listing it is under, the entry it belongs to); bounded like the cache
         self._origins: LRUCache[ListingKey, tuple[ListingKey, str]] = LRUCache(maxsize=ORIGINS_MAX)
-        self._walks: dict[ListingKey, int] = {}  # parent listing -> index of the last child opened
+        # parent listing -> index of its child opened last (to see `find` walking siblings)
+        self._walks: LRUCache[ListingKey, int] = LRUCache(maxsize=1024)
         self._lock = threading.Lock()
         self._providers: dict[str, dict[str, Provider]] = {}
         for provider in providers:

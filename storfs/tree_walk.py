@@ -9,7 +9,7 @@ import contextlib
 import os
 import stat as statmod
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -184,16 +184,29 @@ def iso(seconds: float) -> str:
     return moment.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
-def describe(item: Item, st: dict[str, Any]) -> dict[str, Any]:
-    """The JSON object of one entry (`storfs ls --json`)."""
-    return {
+#: The fields of `storfs ls --json`; `storfs stat --json` shows every field `describe` makes.
+BRIEF_FIELDS = ("path", "name", "type", "size", "mtime", "xattrs")
+
+
+def describe(item: Item, st: dict[str, Any], fields: Sequence[str] | None = None) -> dict[str, Any]:
+    """The JSON object of one entry: every attribute (`storfs stat`), or only `fields` (`storfs ls`)."""
+    mode = st["st_mode"]
+    data = {
         "path": item.path,
         "name": item.name,
-        "type": "dir" if statmod.S_ISDIR(st["st_mode"]) else "file",
+        "type": "dir" if statmod.S_ISDIR(mode) else "file",
+        "mode": f"{statmod.S_IMODE(mode):04o}",
+        "mode_string": statmod.filemode(mode),
+        "nlink": st["st_nlink"],
+        "uid": st["st_uid"],
+        "gid": st["st_gid"],
         "size": st["st_size"],
+        "blocks": st["st_blocks"],
         "mtime": iso(st["st_mtime"]),
+        "ctime": iso(st["st_ctime"]),
         "xattrs": dict(item.entry.xattrs()) if item.entry is not None else {},
     }
+    return data if fields is None else {field: data[field] for field in fields}
 
 
 # -- errors ------------------------------------------------------------------------------------

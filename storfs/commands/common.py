@@ -1,13 +1,20 @@
-"""What several subcommands share: the config option, logging, loading accounts."""
+"""What several subcommands share: the config option, logging, loading accounts, reporting."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import re
+import sys
+import threading
 from pathlib import Path
 
 from storfs import config
+from storfs.errors import ConfigError, NotADirectory, NotFound, StorfsError
 from storfs.redact import REDACTOR
+from storfs.tree_walk import Session, advice
 
 LOG_FORMAT = "%(asctime)s storfs %(levelname)s %(name)s: %(message)s"
 
@@ -41,9 +48,79 @@ def setup_logging(args: argparse.Namespace, log_file: Path | None = None) -> Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Uncaught exceptions in threads go through logging too, and so through the redactor.
+    threading.excepthook = lambda hook: logging.getLogger("storfs").error(
+        "uncaught exception in thread %s",
+        hook.thread.name if hook.thread else "?",
+        exc_info=(hook.exc_type, hook.exc_value, hook.exc_traceback),  # type: ignore[arg-type]
+    )
     if level > logging.DEBUG:
         logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
 def load_config(args: argparse.Namespace) -> config.Config:
     return config.load(getattr(args, "config", None))
+
+
+def quiet_logging(args: argparse.Namespace) -> None:
+    """Log to stderr, but leave request failures to the command's own error lines unless -v."""
+    setup_logging(args)
+    if not (args.verbose or args.debug):
+        logging.getLogger("storfs.transport").setLevel(logging.ERROR)
+
+
+def open_session(args: argparse.Namespace) -> Session | int:
+    """A session over the configured accounts, or exit status 2 after saying what is wrong."""
+    try:
+        return Session(load_config(args))
+    except ConfigError as exc:
+        print(f"storfs: {exc}", file=sys.stderr)
+        return 2
+
+
+def report(session: Session, path: str, error: StorfsError, *, given: str | None = None) -> None:
+    """`storfs: <path>: <what went wrong> (<setting to check>)` on stderr, names escaped."""
+    if isinstance(error, NotFound | NotADirectory) and given is not None:
+        message = os.strerror(error.errno_code)
+        path = given
+    else:
+        message = str(error)
+    hint = advice(error, session.account(path), session.config.path)
+    print(f"storfs: {escape(path)}: {escape(message)}" + (f" ({hint})" if hint else ""), file=sys.stderr)
+
+
+# -- names from servers, made safe for a terminal --------------------------------------------------
+
+#: How `escape` shows names, for each command's --help.
+ESCAPES_HELP = r"""Names are shown as `ls -b` shows them: a backslash as \\, a control character
+as \n, \t, \r, \a, \b, \f, \v or else in octal: ESC as \033, DEL as \177, U+009B as \233.
+--json shows them unchanged, as JSON strings.
+"""
+_C_ESCAPES = {"\\": "\\", "\a": "a", "\b": "b", "\t": "t", "\n": "n", "\v": "v", "\f": "f", "\r": "r"}
+_UNSAFE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNSAFE_QUOTED = re.compile('[\\\\"\x00-\x1f\x7f-\x9f\ud800-\udfff]')
+_JSON_UNSAFE = re.compile("[\x7f-\x9f]")
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _C_ESCAPES:
+        return "\\" + _C_ESCAPES[char]
+    code = ord(char)
+    return f"\\{code:03o}" if code < 0x100 else f"\\u{code:04x}"  # a lone surrogate: \udcXX
+
+
+def escape(text: str) -> str:
+    """`text` with control characters (C0, DEL, C1), lone surrogates and backslashes escaped."""
+    return _UNSAFE.sub(_escape_one, text)
+
+
+def quoted(text: str) -> str:
+    """`"text"`, escaped as by `escape` and with `\\"` for a double quote (getfattr -d style)."""
+    return '"' + _UNSAFE_QUOTED.sub(lambda m: '\\"' if m.group() == '"' else _escape_one(m), text) + '"'
+
+
+def to_json(value: object, indent: int | None = None) -> str:
+    """`json.dumps` keeping non-ASCII text; DEL and C1 controls \\u-escaped too (the same JSON value)."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

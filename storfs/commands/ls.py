@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
 import stat as statmod
 import sys
@@ -12,14 +10,23 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from storfs.commands.common import add_config_argument, add_logging_arguments, load_config, setup_logging
-from storfs.errors import ConfigError, NotADirectory, NotFound, StorfsError
+from storfs.commands.common import (
+    ESCAPES_HELP,
+    add_config_argument,
+    add_logging_arguments,
+    escape,
+    open_session,
+    quiet_logging,
+    report,
+    to_json,
+)
+from storfs.errors import StorfsError
 from storfs.tree import Node
-from storfs.tree_walk import Item, Session, advice, describe
+from storfs.tree_walk import BRIEF_FIELDS, Item, Session, describe
 
 NAME = "ls"
 HELP = "list a path of the tree the mount shows, without mounting"
-EXAMPLES = """examples:
+EXAMPLES = f"""examples:
   storfs ls azure/dev/containers                   names, one per line, in listing order
   storfs ls -l qingstor/main/buckets               mode, links, size, mtime, name (like ls -l)
   storfs ls --json oas/archive/vaults | jq .xattrs one JSON object per entry per line
@@ -30,7 +37,8 @@ EXAMPLES = """examples:
 PATH is <provider>/<account>/... as under a mountpoint (a leading / is optional). Works
 without FUSE: nothing here needs libfuse or /dev/fuse. Exit status: 0, or 1 if any listing
 failed (each failure is reported on stderr and the rest is still listed), 2 for a bad config.
-"""
+
+{ESCAPES_HELP}"""
 
 SIX_MONTHS = 182 * 24 * 3600
 
@@ -42,33 +50,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-R", dest="recursive", action="store_true", help="every path below PATH")
     add_config_argument(parser)
     add_logging_arguments(parser)
-
-
-def quiet_logging(args: argparse.Namespace) -> None:
-    """Log to stderr, but leave request failures to the command's own error lines unless -v."""
-    setup_logging(args)
-    if not (args.verbose or args.debug):
-        logging.getLogger("storfs.transport").setLevel(logging.ERROR)
-
-
-def open_session(args: argparse.Namespace) -> Session | int:
-    """A session over the configured accounts, or exit status 2 after saying what is wrong."""
-    try:
-        return Session(load_config(args))
-    except ConfigError as exc:
-        print(f"storfs: {exc}", file=sys.stderr)
-        return 2
-
-
-def report(session: Session, path: str, error: StorfsError, *, given: str | None = None) -> None:
-    """`storfs: <path>: <what went wrong> (<setting to check>)` on stderr."""
-    if isinstance(error, NotFound | NotADirectory) and given is not None:
-        message = os.strerror(error.errno_code)
-        path = given
-    else:
-        message = str(error)
-    hint = advice(error, session.account(path), session.config.path)
-    print(f"storfs: {path}: {message}" + (f" ({hint})" if hint else ""), file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,7 +95,7 @@ def list_path(session: Session, args: argparse.Namespace, output: Output) -> int
         items = guarded(session.children(item.path, node), item.path, failed)
     now = time.time()
     for child, _ in items:
-        output.line(render(child, session.stat(child), args, now), child.path)
+        output.line(render(child, session.stat(child), args, now), escape(child.path))
     return 1 if failures else 0
 
 
@@ -126,9 +107,10 @@ def guarded(items: Iterator[tuple[Item, Node]], path: str, failed: Any) -> Itera
 
 
 def render(item: Item, st: dict[str, Any], args: argparse.Namespace, now: float) -> str:
-    name = item.path if args.recursive else item.name or item.path
+    """One line of output: the raw names as JSON with --json, else escaped (see ESCAPES_HELP)."""
     if args.json:
-        return json.dumps(describe(item, st), ensure_ascii=False)
+        return to_json(describe(item, st, BRIEF_FIELDS))
+    name = escape(item.path if args.recursive else item.name or item.path)
     if args.long:
         return long_line(st, name, now)
     return name

@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
-from storfs.control_socket import ask
+from storfs.commands.common import escape
+from storfs.control_socket import PUBLISHED, ControlError, ask
 
 NAME = "refresh"
 HELP = "make the next listing of PATH (and below) fetch afresh"
-EXAMPLES = """examples:
+EXAMPLES = f"""examples:
   storfs refresh ~/cloud/azure/dev/containers     the next ls refetches this listing
   storfs refresh ~/cloud                          everything (same as kill -HUP <storfs pid>)
+
+The mount publishes its control socket's path in <mountpoint>/.storfs/{PUBLISHED}; only the
+user who mounted it can connect.
 """
 
 
@@ -21,22 +24,37 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="PATH", help="a path inside a storfs mount")
 
 
+def find_mount(path: str) -> tuple[str, str]:
+    """The mountpoint that `path` is under (symlinks resolved), and `path` inside it (`/...`)."""
+    real = os.path.realpath(path)
+    mountpoint = real
+    while not os.path.ismount(mountpoint):
+        mountpoint = os.path.dirname(mountpoint)
+    inside = os.path.relpath(real, mountpoint)
+    return mountpoint, "/" if inside == "." else "/" + inside
+
+
 def run(args: argparse.Namespace) -> int:
-    path = Path(os.path.abspath(args.path))
-    mountpoint = path
-    while not os.path.ismount(mountpoint) and mountpoint != mountpoint.parent:
-        mountpoint = mountpoint.parent
-    if mountpoint == mountpoint.parent:
-        print(f"storfs: {args.path} is not inside a storfs mount", file=sys.stderr)
-        return 1
-    inside = "/" + str(path.relative_to(mountpoint)).strip(".")
+    mountpoint, inside = find_mount(args.path)
+    shown = escape(args.path)
     try:
         answer = ask(mountpoint, {"op": "refresh", "path": inside})
+    except FileNotFoundError:
+        if os.path.exists(os.path.join(mountpoint, ".storfs", "stats")):
+            why = f"the storfs mount at {escape(mountpoint)} has no control socket (see its log)"
+        else:
+            why = f"{shown} is not inside a storfs mount"
+        print(f"storfs: {why}", file=sys.stderr)
+        return 1
+    except ControlError as exc:
+        print(f"storfs: cannot reach the mount at {escape(mountpoint)}: {escape(str(exc))}", file=sys.stderr)
+        return 1
     except OSError as exc:
-        print(f"storfs: cannot reach the mount at {mountpoint}: {exc.strerror or exc}", file=sys.stderr)
+        reason = escape(exc.strerror or str(exc))
+        print(f"storfs: cannot reach the mount at {escape(mountpoint)}: {reason}", file=sys.stderr)
         return 1
     if "error" in answer:
-        print(f"storfs: {answer['error']}", file=sys.stderr)
+        print(f"storfs: {escape(str(answer['error']))}", file=sys.stderr)
         return 1
-    print(f"dropped {answer['dropped']} cached listing(s) under {path}")
+    print(f"dropped {answer['dropped']} cached listing(s) under {shown}")
     return 0

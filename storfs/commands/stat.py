@@ -3,26 +3,35 @@
 from __future__ import annotations
 
 import argparse
-import json
-import stat as statmod
 from typing import Any
 
-from storfs.commands.common import add_config_argument, add_logging_arguments
-from storfs.commands.ls import open_session, quiet_logging, report
+from storfs.commands.common import (
+    ESCAPES_HELP,
+    add_config_argument,
+    add_logging_arguments,
+    escape,
+    open_session,
+    quiet_logging,
+    quoted,
+    report,
+    to_json,
+)
 from storfs.errors import StorfsError
-from storfs.tree_walk import Item, iso
+from storfs.tree_walk import describe
 
 NAME = "stat"
 HELP = "show every attribute and user.* extended attribute of one path, without mounting"
-EXAMPLES = """examples:
+EXAMPLES = f"""examples:
   storfs stat azure/dev/containers/audio           mode, size, blocks, times, then user.* attributes
   storfs stat qingstor/main/buckets/b/uploads/ID/parts/00001
   storfs stat --json azure/dev/containers/audio | jq '.xattrs["user.azure.public_access"]'
 
 What `stat` and `getfattr -d` show on a mount, for machines without FUSE or getfattr.
 PATH is <provider>/<account>/... (a leading / is optional). Exit status: 0; 1 if the path does
-not exist or its listing failed; 2 for a bad config.
-"""
+not exist or its listing failed; 2 for a bad config. Attribute values are quoted, escaped
+like names, with \\" for a double quote.
+
+{ESCAPES_HELP}"""
 
 LABELS = ("Path", "Type", "Mode", "Links", "Uid", "Gid", "Size", "Blocks", "Mtime", "Ctime")
 
@@ -45,37 +54,18 @@ def run(args: argparse.Namespace) -> int:
         except StorfsError as exc:
             report(session, args.path, exc, given=args.path)
             return 1
-        data = attributes(item, session.stat(item))
+        data = describe(item, session.stat(item))
     if args.json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print(to_json(data, indent=2))
         return 0
     print(render(data))
     return 0
 
 
-def attributes(item: Item, st: dict[str, Any]) -> dict[str, Any]:
-    mode = st["st_mode"]
-    return {
-        "path": item.path,
-        "name": item.name,
-        "type": "dir" if statmod.S_ISDIR(mode) else "file",
-        "mode": f"{statmod.S_IMODE(mode):04o}",
-        "mode_string": statmod.filemode(mode),
-        "nlink": st["st_nlink"],
-        "uid": st["st_uid"],
-        "gid": st["st_gid"],
-        "size": st["st_size"],
-        "blocks": st["st_blocks"],
-        "mtime": iso(st["st_mtime"]),
-        "ctime": iso(st["st_ctime"]),
-        "xattrs": dict(item.entry.xattrs()) if item.entry is not None else {},
-    }
-
-
 def render(data: dict[str, Any]) -> str:
     kind = "directory" if data["type"] == "dir" else "regular file"
     values = (
-        data["path"] or "/",
+        escape(data["path"]) or "/",
         kind,
         f"{data['mode']} ({data['mode_string']})",
         data["nlink"],
@@ -88,6 +78,6 @@ def render(data: dict[str, Any]) -> str:
     )
     width = max(len(label) for label in LABELS)
     lines = [f"{label:>{width}}: {value}" for label, value in zip(LABELS, values, strict=True)]
-    # getfattr -d style; the value JSON-quoted so any character reads unambiguously.
-    lines += [f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in data["xattrs"].items()]
+    # getfattr -d style; quoted and escaped so any character reads unambiguously.
+    lines += [f"{escape(name)}={quoted(value)}" for name, value in data["xattrs"].items()]
     return "\n".join(lines)

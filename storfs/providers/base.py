@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, NamedTuple
 
 import requests
@@ -43,6 +44,8 @@ class Provider(ABC):
         self.http = http
         self.page_size = clamp_page_size(settings.get("page_size"), self.max_page_size)
         self.session = make_session(http)
+        # Requests run here so a caller can stop waiting at the deadline; threads start on demand.
+        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"storfs-{self.name}")
 
     @staticmethod
     @abstractmethod
@@ -58,6 +61,7 @@ class Provider(ABC):
             self.session,
             request,
             self.http,
+            pool=self.pool,
             account=self.label,
             op=op,
             what=what,

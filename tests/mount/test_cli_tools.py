@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import fcntl
 import json
 import math
@@ -351,6 +352,82 @@ def test_stat_of_a_part_shows_its_size(qingstor, storfs) -> None:
 def test_stat_of_a_fixed_directory(seeded: Azurite, storfs) -> None:
     data = json.loads(storfs({"azure.dev": azure_table(seeded)}, "stat", "--json", "/azure/dev").stdout)
     assert (data["type"], data["mode"], data["xattrs"]) == ("dir", "0555", {})
+
+
+# -- names from servers: escaped like `ls -b`, raw in JSON ---------------------------------------
+
+EVIL = {  # bucket name -> how ls and stat show it
+    "red\x1b[31mtext": "red\\033[31mtext",
+    "two\nlines": "two\\nlines",
+    "tab\there": "tab\\there",
+    "c1\x9bcsi": "c1\\233csi",
+    "del\x7fx": "del\\177x",
+    "back\\slash": "back\\\\slash",
+    "plain-é": "plain-é",
+}
+UNSAFE_CHARS = {chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]} - {"\n"}
+
+
+def assert_safe(text: str) -> None:
+    assert not UNSAFE_CHARS & set(text), repr(text)
+
+
+def test_ls_and_stat_escape_control_characters_in_names(tmp_path: Path) -> None:
+    with QingStorServer(AKID, SECRET) as qs:
+        for name in EVIL:
+            qs.add_bucket(name)
+        upload = qs.add_upload("two\nlines", 'key\x1b[2J"q"', upload_id="id\x1b]0;title\x07")
+        config = write_config(tmp_path / "c.toml", {"qingstor.main": qingstor_table(qs)})
+
+        def storfs(*argv: str) -> subprocess.CompletedProcess[str]:
+            result = run([*STORFS, *argv, "--config", str(config)], env=clean_env(tmp_path))
+            assert result.returncode == 0, result.stderr
+            assert_safe(result.stdout + result.stderr)
+            return result
+
+        buckets = "qingstor/main/buckets"
+        in_order = sorted(EVIL)  # as the server lists them
+        shown_names = [EVIL[name] for name in in_order]
+        assert storfs("ls", buckets).stdout.splitlines() == shown_names
+        long = storfs("ls", "-l", buckets).stdout.splitlines()
+        assert all(line.endswith(f" {name}") for line, name in zip(long, shown_names, strict=True)), long
+        recursive = storfs("ls", "-R", buckets).stdout.splitlines()
+        assert f"{buckets}/two\\nlines/uploads/id\\033]0;title\\a" in recursive
+        as_json = json_lines(storfs("ls", "-R", "--json", buckets).stdout)
+        assert len(recursive) == len(as_json), "one line per entry"
+        assert [o["name"] for o in as_json if o["path"].count("/") == 3] == in_order, "raw in JSON"
+
+        upload_path = f"{buckets}/two\nlines/uploads/{upload}"
+        shown = storfs("stat", upload_path).stdout.splitlines()
+        assert f"{'Path'.rjust(6)}: {buckets}/two\\nlines/uploads/id\\033]0;title\\a" in shown
+        assert 'user.qingstor.key="key\\033[2J\\"q\\""' in shown
+        full = json.loads(storfs("stat", "--json", upload_path).stdout)
+        assert full["name"] == upload and full["xattrs"]["user.qingstor.key"] == 'key\x1b[2J"q"'
+        listed = next(o for o in as_json if o["name"] == upload)
+        assert listed == {key: full[key] for key in listed}, "ls --json and stat --json agree"
+
+        missing = run(
+            [*STORFS, "ls", f"{buckets}/no\x1bsuch", "--config", str(config)], env=clean_env(tmp_path)
+        )
+        assert missing.returncode == 1 and "no\\033such" in missing.stderr
+        assert_safe(missing.stderr)
+
+
+def test_command_helpers_are_defined_once() -> None:
+    """Commands share helpers through commands/common.py and tree_walk.py, never through each other."""
+    import storfs.commands
+    import storfs.tree_walk
+
+    files = [*sorted(Path(storfs.commands.__file__).parent.glob("*.py")), Path(storfs.tree_walk.__file__)]
+    defined: dict[str, list[str]] = {}
+    for file in files:
+        module = ast.parse(file.read_text())
+        for node in module.body:
+            if isinstance(node, ast.FunctionDef) and node.name not in ("configure", "run", "render"):
+                defined.setdefault(node.name, []).append(file.name)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("storfs.commands."):
+                assert node.module == "storfs.commands.common", f"{file.name} imports {node.module}"
+    assert {name: where for name, where in defined.items() if len(where) > 1} == {}
 
 
 # -- doctor --------------------------------------------------------------------------------------

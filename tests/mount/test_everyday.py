@@ -6,8 +6,10 @@ import json
 import os
 import shutil
 import signal
+import stat
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,7 @@ def seeded(azurite: Azurite) -> Azurite:
 
 
 @pytest.fixture
-def qingstor() -> QingStorServer:
+def qingstor() -> Iterator[QingStorServer]:
     with QingStorServer() as qs:
         qs.add_bucket("mybucket")
         qs.add_bucket("myphotos", location="sh1a")
@@ -154,6 +156,114 @@ def test_refresh_of_a_subtree_keeps_the_rest(qingstor: QingStorServer, qs_mount:
         1,
         1,
     )
+
+
+def qs_tables(qingstor: QingStorServer) -> dict[str, dict[str, object]]:
+    table = {"access_key_id": qingstor.access_key_id, "secret_access_key": qingstor.secret_access_key}
+    return {"qingstor.main": {**table, "endpoint": qingstor.url}, "cache": {"ttl": 300}}
+
+
+def published_socket(m: Mount) -> Path:
+    """What the mount publishes in <mnt>/.storfs/socket: an absolute path and a newline."""
+    text = m.path(".storfs", "socket").read_text()
+    assert text.endswith("\n") and text.count("\n") == 1, repr(text)
+    path = Path(text[:-1])
+    assert path.is_absolute() and stat.S_ISSOCK(path.lstat().st_mode), text
+    assert stat.S_IMODE(path.lstat().st_mode) == 0o600
+    directory = path.parent.lstat()
+    assert stat.S_ISDIR(directory.st_mode) and directory.st_uid == os.getuid()
+    assert stat.S_IMODE(directory.st_mode) & 0o077 == 0, "a directory private to the user"
+    return path
+
+
+def assert_refresh_works(qingstor: QingStorServer, buckets: Path, env: dict[str, str], through: Path) -> None:
+    """`storfs refresh THROUGH` (with `env`) makes the next ls of `buckets` show a new bucket."""
+    assert "zz-new" not in run(["ls", str(buckets)]).stdout.split()
+    qingstor.add_bucket("zz-new")
+    refreshed = run([*STORFS, "refresh", str(through)], env=env)
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert "zz-new" in run(["ls", str(buckets)]).stdout.split()
+
+
+@pytest.mark.parametrize("how", ["another environment", "a symlink to the mountpoint"])
+def test_refresh_finds_the_mount_socket_whatever_the_environment(
+    how: str, qingstor: QingStorServer, mount, tmp_path: Path
+) -> None:
+    # As a mount started by systemd (no XDG_RUNTIME_DIR) and a login shell (with one) would disagree.
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    m = mount(qs_tables(qingstor), env={"XDG_RUNTIME_DIR": str(runtime)})
+    buckets = m.path("qingstor", "main", "buckets")
+    other_tmp = tmp_path / "other-tmp"
+    other_tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    if how == "another environment":
+        env["TMPDIR"] = str(other_tmp)
+        through = buckets
+    else:
+        env["XDG_RUNTIME_DIR"] = str(runtime)
+        link = tmp_path / "link"
+        link.symlink_to(m.mountpoint)
+        through = link / "qingstor" / "main" / "buckets"
+    assert_refresh_works(qingstor, buckets, env, through)
+    assert published_socket(m).parent == runtime / f"storfs-{os.getuid()}"
+
+
+@pytest.mark.parametrize("trap", ["symlink", "group-readable", "another user's"])
+def test_a_trapped_socket_directory_is_refused_and_never_chmodded(
+    trap: str, qingstor: QingStorServer, mount, tmp_path: Path
+) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    shared = tmp / f"storfs-{os.getuid()}"  # where the socket would go: pre-created by someone else
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    victim.chmod(0o755)
+    watched = shared
+    if trap == "symlink":  # to a directory the victim owns
+        shared.symlink_to(victim)
+        watched = victim
+    elif trap == "group-readable":
+        shared.mkdir()
+        shared.chmod(0o750)
+    else:
+        if os.getuid() != 0:
+            pytest.skip("needs root to make a directory owned by another user")
+        shared.mkdir(mode=0o700)
+        os.chown(shared, 65534, 65534)
+    before = watched.lstat()
+    env = {"XDG_RUNTIME_DIR": "", "TMPDIR": str(tmp)}
+    m = mount(qs_tables(qingstor), env=env)
+    after = watched.lstat()
+    assert (stat.S_IMODE(after.st_mode), after.st_uid) == (stat.S_IMODE(before.st_mode), before.st_uid)
+    assert list(watched.iterdir()) == [], "no socket in the trap"
+    assert_refresh_works(qingstor, m.path("qingstor", "main", "buckets"), {**os.environ, **env}, m.mountpoint)
+    socket_path = published_socket(m)
+    assert socket_path.parent.parent == tmp and socket_path.parent.name.startswith("storfs-")
+    assert socket_path.parent != shared
+    assert f"not using {shared}" in m.log()
+    m.stop()
+    assert not socket_path.parent.exists(), "the fresh directory goes with the mount"
+
+
+def test_refresh_of_names_with_dots_at_either_end(qingstor: QingStorServer, mount) -> None:
+    m = mount(qs_tables(qingstor))
+    buckets = m.path("qingstor", "main", "buckets")
+    for name in ("dots", "dots..", ".dots"):
+        qingstor.add_bucket(name)
+        qingstor.add_upload(name, "k", upload_id=f"{name}-1")
+    for name in ("dots..", ".dots"):
+        uploads = buckets / name / "uploads"
+        assert run(["ls", "-A", str(uploads)]).stdout.split() == [f"{name}-1"]
+        qingstor.add_upload(name, "k", upload_id=f"{name}-2")
+        qingstor.reset_log()
+        refreshed = run([*STORFS, "refresh", str(buckets / name)])
+        assert refreshed.returncode == 0, refreshed.stderr
+        assert run(["ls", "-A", str(uploads)]).stdout.split() == [f"{name}-1", f"{name}-2"]
+        assert qingstor.count("list_uploads") == 1
+    at_root = run([*STORFS, "refresh", str(m.mountpoint)])
+    assert at_root.returncode == 0, at_root.stderr
+    assert run([*STORFS, "refresh", str(m.mountpoint.parent)]).returncode == 1
 
 
 def test_stats_command_and_counters_move(qs_mount: Mount, qingstor: QingStorServer) -> None:

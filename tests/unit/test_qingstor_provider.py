@@ -631,8 +631,8 @@ def test_zone_endpoint_template_routes_bucket_calls(captured: Captured) -> None:
 
 
 def test_zone_endpoint_template_on_loopback(server: QingStorServer) -> None:
-    # A bucket whose location is "127.0.0.1" lets the {zone} template reach the fake server.
-    server.add_bucket("mybucket", location="127.0.0.1")
+    # A bucket whose location is "localhost" lets the {zone} template reach the fake server.
+    server.add_bucket("mybucket", location="localhost")
     uid = server.add_upload("mybucket", "k")
     server.add_part("mybucket", uid, 1, 10)
     provider = make_provider(server, zone_endpoint=f"http://{{zone}}:{server.port}")
@@ -709,3 +709,13 @@ def test_zone_endpoint_with_unknown_field_never_escapes_as_non_storfs_error(capt
         return  # refusing it up front is fine too
     with pytest.raises(StorfsError):
         provider.list_page(uploads_key(provider), None)
+
+
+def test_a_location_that_is_not_a_zone_id_never_becomes_a_host(server: QingStorServer) -> None:
+    server.add_bucket("mybucket", location="evil.example/x")
+    provider = make_provider(server, zone_endpoint="http://{zone}.invalid")
+    (bucket,) = list_all(provider, buckets_key(provider))
+    uploads = provider.children(buckets_key(provider), bucket)["uploads"]
+    with pytest.raises(BadResponse, match="location"):
+        provider.list_page(uploads, None)
+    assert [r.op for r in server.requests] == ["list_buckets"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import threading
 import time
@@ -19,6 +21,7 @@ from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, Stor
 from storfs.providers.azure.parse import parse_containers
 from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
+from storfs.providers.common import endpoint
 from storfs.transport import HttpSettings
 
 log = logging.getLogger(__name__)
@@ -44,11 +47,13 @@ class AzureProvider(Provider):
         self.storage_account = options.get("account")
         if not self.storage_account:
             raise ConfigError(f"[azure.{account}]: set `account` (the storage account name)")
-        endpoint = options.get("endpoint") or f"https://{self.storage_account}.blob.core.windows.net"
-        self.root_url = endpoint.rstrip("/") + "/"
+        default = f"https://{self.storage_account}.blob.core.windows.net"
+        where = f"[azure.{account}]"
+        url = options.get("endpoint") or default
+        self.root_url = endpoint(url, where, "endpoint", default, allow_path=True) + "/"
         self._auth: requests.auth.AuthBase
         if options.get("key"):
-            self._auth = SharedKeyAuth(self.storage_account, options["key"])
+            self._auth = SharedKeyAuth(self.storage_account, _account_key(options["key"], where))
         elif options.get("sas"):
             self._auth = SasAuth(options["sas"])
         else:
@@ -59,6 +64,8 @@ class AzureProvider(Provider):
         return {"containers": self.key("containers")}
 
     def list_page(self, key: ListingKey, cursor: str | None, *, ahead: bool = False) -> Page:
+        if cursor is None:
+            self._pipeline.clear()  # a listing that starts over never takes an older page
         body = self._pipeline.take(cursor) or self._request(cursor)
         if ahead:
             # Marker paging is sequential, but NextMarker sits at the end of the body: ask for the
@@ -176,6 +183,16 @@ def parse_connection_string(text: str) -> dict[str, str]:
         suffix = pairs.get("endpointsuffix", "core.windows.net")
         result["endpoint"] = f"{protocol}://{pairs['accountname']}.blob.{suffix}"
     return result
+
+
+def _account_key(key: Any, where: str) -> str:
+    """The account key, checked to be the base64 text the portal shows."""
+    try:
+        if isinstance(key, str) and base64.b64decode(key, validate=True):
+            return key
+    except binascii.Error:
+        pass
+    raise ConfigError(f"{where}: `key` must be the storage account key (base64 text)")
 
 
 def _without(mapping: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-import re
 from xml.etree.ElementTree import Element, ParseError, fromstring
 
 from storfs.dates import parse_http_date
 from storfs.entry import Entry, Page, field_name
 from storfs.errors import BadResponse
+from storfs.providers.common import snake_case
 
 PROVIDER = "azure"
-_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _PUBLIC_ACCESS = field_name(PROVIDER, "public_access")
-
-
-@functools.lru_cache(maxsize=256)
-def snake_case(element_name: str) -> str:
-    """`Last-Modified` -> `last_modified`, `HasImmutabilityPolicy` -> `has_immutability_policy`."""
-    return _CAMEL_BOUNDARY.sub("_", element_name).replace("-", "_").lower()
 
 
 def parse_containers(body: bytes) -> Page:

@@ -8,13 +8,14 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
 from storfs.entry import Page
-from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
+from storfs.errors import AccessDenied, NotFound, RemoteError, StorfsError
 from storfs.providers.base import ListingKey, Provider
+from storfs.providers.common import endpoint, required_string
 from storfs.providers.oas.parse import WHAT, parse_vaults
 from storfs.providers.oas.signer import OASAuth
 from storfs.transport import HttpSettings
@@ -42,9 +43,10 @@ class OASProvider(Provider):
     ) -> None:
         super().__init__(account, settings, http)
         where = f"[oas.{account}]"
-        access_key_id = _required_string(settings, "access_key_id", where)
-        access_key_secret = _required_string(settings, "access_key_secret", where)
-        self.root_url = _endpoint(settings.get("endpoint"), where)
+        access_key_id = required_string(settings, "access_key_id", where)
+        access_key_secret = required_string(settings, "access_key_secret", where, secret=True)
+        raw_endpoint = settings.get("endpoint", DEFAULT_ENDPOINT)
+        self.root_url = endpoint(raw_endpoint, where, "endpoint", DEFAULT_ENDPOINT)
         self._auth = OASAuth(access_key_id, access_key_secret, clock)
 
     def top_level(self) -> dict[str, ListingKey]:
@@ -101,27 +103,3 @@ def _error_code(body: bytes) -> str | None:
     except Exception:  # any unparsable or non-object body: the status alone still says enough
         return None
     return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else None
-
-
-def _required_string(settings: Mapping[str, Any], key: str, where: str) -> str:
-    value = settings.get(key)
-    if not value:
-        hint = f" (or `{key}_env`)" if key in OASProvider.secret_keys else ""
-        raise ConfigError(f"{where}: set `{key}`{hint}")
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: `{key}` must be a string")
-    return value
-
-
-def _endpoint(value: Any, where: str) -> str:
-    """`scheme://host[:port]` without a trailing slash (default: the Hangzhou endpoint)."""
-    if value is None:
-        return DEFAULT_ENDPOINT
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: `endpoint` must be a string such as {DEFAULT_ENDPOINT!r}")
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
-        raise ConfigError(f"{where}: `endpoint` must look like {DEFAULT_ENDPOINT!r}, got {value!r}")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"{where}: `endpoint` must not have a query or fragment, got {value!r}")
-    return f"{parts.scheme}://{parts.netloc}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from typing import Any
@@ -10,13 +9,11 @@ from typing import Any
 from storfs.dates import parse_http_date
 from storfs.entry import Entry, Page, field_name
 from storfs.errors import BadResponse
+from storfs.providers.common import MAX_SIZE, snake_case
 
 PROVIDER = "oas"
 WHAT = "ListVaults"
-_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_NOT_NAME_CHAR = re.compile(r"[^a-z0-9_]+")
 _DIGITS = re.compile(r"[0-9]+")
-_MAX_SIZE = 2**63 - 1  # st_size is a signed 64-bit off_t
 
 
 class _JsonNumber(str):
@@ -26,12 +23,6 @@ class _JsonNumber(str):
 def _parse_int(text: str) -> int | _JsonNumber:
     # Python refuses int() of over 4300 digits; such a number becomes text rather than an error.
     return int(text) if len(text) <= 40 else _JsonNumber(text)
-
-
-@functools.lru_cache(maxsize=256)
-def snake_case(key: str) -> str:
-    """`LastInventoryDate` -> `last_inventory_date`; anything but [a-z0-9_] becomes `_`."""
-    return _NOT_NAME_CHAR.sub("_", _CAMEL_BOUNDARY.sub("_", key).lower()).strip("_")
 
 
 def parse_vaults(body: bytes) -> Page:
@@ -105,7 +96,7 @@ def _size(value: Any) -> int:
     if isinstance(value, str) and not isinstance(value, _JsonNumber):
         text = value.strip()
         value = int(text) if len(text) <= 19 and _DIGITS.fullmatch(text) else 0
-    if isinstance(value, int) and 0 <= value <= _MAX_SIZE:
+    if isinstance(value, int) and 0 <= value <= MAX_SIZE:
         return value
     return 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,14 +18,18 @@ import requests
 from storfs.entry import Entry, Page
 from storfs.errors import AccessDenied, BadResponse, ConfigError, NotFound, RemoteError, StorfsError
 from storfs.providers.base import ListingKey, Provider
+from storfs.providers.common import endpoint, required_string
 from storfs.providers.qingstor import parse
 from storfs.providers.qingstor.signer import QSAuth
+from storfs.redact import REDACTOR
 from storfs.transport import HttpSettings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://qingstor.com"
 BUCKETS, UPLOADS, PARTS = "buckets", "uploads", "parts"
+#: A zone id as it may appear in a host name (`pek3a`, `sh1a`).
+ZONE = re.compile(r"[a-z0-9-]{1,63}")
 
 #: Error codes from QingStor's error table, by the errno they mean to a file system user.
 NOT_FOUND_CODES = frozenset({"bucket_not_exists", "object_not_exists", "upload_not_exists"})
@@ -59,14 +64,16 @@ class QingStorProvider(Provider):
             if settings.get("config_file")
             else dict(settings)
         )
-        for key in ("access_key_id", "secret_access_key"):
-            if not isinstance(options.get(key), str) or not options[key]:
-                raise ConfigError(f"{where}: set `{key}`")
-        self.endpoint = _origin(options.get("endpoint") or DEFAULT_ENDPOINT, where, "endpoint")
+        required_string(options, "access_key_id", where)
+        REDACTOR.add(required_string(options, "secret_access_key", where, secret=True))
+        self.endpoint = endpoint(
+            options.get("endpoint") or DEFAULT_ENDPOINT, where, "endpoint", DEFAULT_ENDPOINT
+        )
         self.zone: str | None = options.get("zone")
         self.zone_endpoint: str | None = options.get("zone_endpoint")
         if self.zone_endpoint is not None:
             _check_zone_endpoint(self.zone_endpoint, where)
+        self._default_host = urlsplit(self.endpoint).hostname == "qingstor.com"
         self._auth = QSAuth(options["access_key_id"], options["secret_access_key"], clock)
 
     def top_level(self) -> dict[str, ListingKey]:
@@ -97,11 +104,14 @@ class QingStorProvider(Provider):
 
     def zone_url(self, location: str) -> str:
         """Where bucket-level calls for a bucket in `location` go."""
+        if not location or not (self.zone_endpoint is not None or self._default_host):
+            return self.endpoint
+        if not ZONE.fullmatch(location):
+            # The server said where the bucket lives; it must not say which host we sign for.
+            raise BadResponse(f"{self.label}: GET Service answered a bucket location {location[:64]!r}")
         if self.zone_endpoint is not None:
             return self.zone_endpoint.format(zone=location).rstrip("/")
-        if urlsplit(self.endpoint).hostname == "qingstor.com" and location:
-            return f"https://{location}.qingstor.com"
-        return self.endpoint
+        return f"https://{location}.qingstor.com"
 
     # -- the three listings ------------------------------------------------------------------
 
@@ -217,11 +227,4 @@ def _check_zone_endpoint(template: str, where: str) -> None:
         filled = template.format(zone="pek3a")
     except (KeyError, IndexError, ValueError):
         raise ConfigError(f"{where}: zone_endpoint may use only {{zone}}, like {example}") from None
-    _origin(filled, where, "zone_endpoint")
-
-
-def _origin(url: str, where: str, key: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/") or parts.query:
-        raise ConfigError(f"{where}: {key} must be scheme://host[:port], got {url!r}")
-    return f"{parts.scheme}://{parts.netloc}"
+    endpoint(filled, where, "zone_endpoint", example)

@@ -8,9 +8,9 @@ from typing import Any
 from storfs.dates import parse_iso8601
 from storfs.entry import Entry, field_name
 from storfs.errors import BadResponse
+from storfs.providers.common import size_or_zero
 
 PROVIDER = "qingstor"
-MAX_SIZE = 2**63 - 1  # st_size is a signed 64-bit off_t
 
 
 def load_json(body: bytes, what: str) -> dict[str, Any]:
@@ -80,6 +80,5 @@ def part_entry(item: dict[str, Any], what: str) -> Entry:
     number = item.get("part_number")
     if isinstance(number, bool) or not isinstance(number, int) or number < 0:
         raise BadResponse(f"{what} answered a part without a valid `part_number`")
-    raw = item.get("size")
-    size = raw if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= MAX_SIZE else 0
+    size = size_or_zero(item.get("size"))
     return Entry(f"{number:05d}", is_dir=False, size=size, mtime=created(item), fields=fields_of(item))
