@@ -11,7 +11,8 @@ class Entry:
     """An immutable listing entry.
 
     `fields` is a flat tuple `(xattr_name, value, xattr_name, value, ...)`: one small object per
-    entry instead of a dict, with the xattr names interned and shared by every entry.
+    entry instead of a dict. Providers build it with `field_name()` and `share()`, so names and
+    repeated values are one object across entries.
     `ref` is provider-private context a child listing needs (for example an upload's object key).
     """
 
@@ -33,7 +34,7 @@ class Entry:
         self.size = size
         self.mtime = mtime
         self.ctime = mtime if ctime is None else ctime
-        self.fields = tuple(share(value) if i % 2 else value for i, value in enumerate(fields))
+        self.fields = fields
         self.ref = ref
 
     def xattrs(self) -> Iterator[tuple[str, str]]:

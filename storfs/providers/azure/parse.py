@@ -5,7 +5,7 @@ from __future__ import annotations
 from xml.etree.ElementTree import Element, ParseError, fromstring
 
 from storfs.dates import parse_http_date
-from storfs.entry import Entry, Page, field_name
+from storfs.entry import Entry, Page, field_name, share
 from storfs.errors import BadResponse
 from storfs.providers.common import snake_case
 
@@ -44,7 +44,7 @@ def _container(element: Element) -> Entry:
             value = value.strip('"')
         elif prop.tag in ("Last-Modified", "LastModified"):
             mtime = parse_http_date(value)
-        fields += (field_name(PROVIDER, snake_case(prop.tag)), value)
+        fields += (field_name(PROVIDER, snake_case(prop.tag)), share(value))
     if _PUBLIC_ACCESS not in fields:
         # The service omits PublicAccess for private containers; say so rather than stay silent.
         fields += (_PUBLIC_ACCESS, "private")
@@ -52,5 +52,5 @@ def _container(element: Element) -> Entry:
     for item in metadata if metadata is not None else ():
         if item.tag == "x-ms-invalid-name":
             continue  # a metadata name the service could not express as XML; no value to show
-        fields += (field_name(PROVIDER, f"meta.{item.tag}"), item.text or "")
+        fields += (field_name(PROVIDER, f"meta.{item.tag}"), share(item.text or ""))
     return Entry(name, is_dir=True, mtime=mtime or 0.0, fields=tuple(fields))

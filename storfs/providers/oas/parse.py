@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from storfs.dates import parse_http_date
-from storfs.entry import Entry, Page, field_name
+from storfs.entry import Entry, Page, field_name, share
 from storfs.errors import BadResponse
 from storfs.providers.common import MAX_SIZE, snake_case
 
@@ -60,7 +60,7 @@ def _vault(vault: Any, index: int) -> Entry:
             continue  # a key with no usable character, or a null value: nothing to show
         xattr = field_name(PROVIDER, suffix)
         if xattr not in fields[::2]:  # two keys with one snake_case name: the first one wins
-            fields += (xattr, _text(value))
+            fields += (xattr, share(_text(value)))
     created = _date(vault.get("CreationDate"))
     inventoried = _date(vault.get("LastInventoryDate"))
     mtime = inventoried if inventoried is not None else created

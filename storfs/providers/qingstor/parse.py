@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from storfs.dates import parse_iso8601
-from storfs.entry import Entry, field_name
+from storfs.entry import Entry, field_name, share
 from storfs.errors import BadResponse
 from storfs.providers.common import size_or_zero
 
@@ -47,7 +47,7 @@ def fields_of(item: dict[str, Any]) -> tuple[str, ...]:
     result: list[str] = []
     for key, value in item.items():
         if value is not None:
-            result += (field_name(PROVIDER, key), text(value))
+            result += (field_name(PROVIDER, key), share(text(value)))
     return tuple(result)
 
 
