@@ -1,6 +1,6 @@
 """A local QingStor (native API 2016-01-06) listing server for tests. Standard library only.
 
-Written from ``/work/shared/docs/providers.md`` section 1 and the API doc pages (seeds 000 and
+Written from the project notes on provider protocols (``providers.md``) section 1 and the API doc pages (seeds 000 and
 003). It must never import ``storfs``: it is the independent oracle storfs is tested against.
 
 Served on ``127.0.0.1`` (port 0) by a ``ThreadingHTTPServer`` in a daemon thread, path style only:
