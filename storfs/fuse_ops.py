@@ -18,6 +18,7 @@ from storfs.control import Control
 from storfs.entry import Entry
 from storfs.errors import NotADirectory, NotFound, NotSupported, ReadOnly
 from storfs.listing import Listing
+from storfs.prefetch import SiblingPrefetcher
 from storfs.stats import Stats
 from storfs.tree import Node, Tree
 
@@ -65,12 +66,19 @@ class DirHandle:
 class StorfsOperations(Operations):  # type: ignore[misc]
     use_ns = False
 
-    def __init__(self, tree: Tree, stats: StatMaker, counters: Stats, control: Control | None = None) -> None:
+    def __init__(
+        self,
+        tree: Tree,
+        stats: StatMaker,
+        counters: Stats,
+        control: Control | None = None,
+        prefetcher: SiblingPrefetcher | None = None,
+    ) -> None:
         self.tree = tree
         self.attrs = stats
         self.stats = counters
         self.control = control or Control({})
-        self.siblings_ahead = 4  # listings prefetched ahead when `find` walks sibling directories
+        self.prefetcher = prefetcher or SiblingPrefetcher(tree, None, 0)
         self._dirs: dict[int, DirHandle] = {}
         self._files: dict[int, bytes] = {}
         self._next_handle = itertools.count(1)
@@ -97,7 +105,7 @@ class StorfsOperations(Operations):  # type: ignore[misc]
             listing = None
             if node.listing is not None:
                 listing = self.tree.listing(node.listing)
-                self.tree.opened(node.listing, self.tree.cache.executor, self.siblings_ahead)
+                self.prefetcher.opened(node.listing)
             handle = DirHandle(self._stat(node), None if listing else list(node.children), listing)
         return self._add(self._dirs, handle)
 

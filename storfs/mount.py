@@ -22,6 +22,7 @@ from storfs.config import Config
 from storfs.control import Control, json_file
 from storfs.control_socket import PUBLISHED, ControlServer
 from storfs.errors import ConfigError
+from storfs.prefetch import SiblingPrefetcher
 from storfs.stats import STATS
 from storfs.tree import Tree
 
@@ -90,8 +91,8 @@ def serve(
     stats = json_file(lambda: STATS.snapshot(entries_cached=cache.entries))
     control = Control({"stats": stats, PUBLISHED: control_server.published})
     attrs = StatMaker(os.getuid(), os.getgid(), time.time())
-    operations = StorfsOperations(tree, attrs, STATS, control)
-    operations.siblings_ahead = config.http.parallel_pages
+    prefetcher = SiblingPrefetcher(tree, pool, ahead=config.http.parallel_pages)
+    operations = StorfsOperations(tree, attrs, STATS, control, prefetcher)
     options = fuse_options(config, extra_options)
     log.info(
         "mounting %d account(s) at %s (libfuse %d, ttl %gs)",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from cachetools import LRUCache
@@ -48,8 +47,6 @@ class Tree:
         self.cache = cache
         # child listing -> (the listing it is under, the entry it belongs to); bounded like the cache
         self._origins: LRUCache[ListingKey, tuple[ListingKey, str]] = LRUCache(maxsize=ORIGINS_MAX)
-        # parent listing -> index of its child opened last (to see `find` walking siblings)
-        self._walks: LRUCache[ListingKey, int] = LRUCache(maxsize=1024)
         self._lock = threading.Lock()
         self._providers: dict[str, dict[str, Provider]] = {}
         for provider in providers:
@@ -125,43 +122,16 @@ class Tree:
 
         return self.cache.invalidate(below)
 
-    def opened(self, key: ListingKey, executor: Executor | None, ahead: int) -> None:
-        """Note that listing `key` was opened; when siblings are being walked in order (`find`),
-        start fetching the first page of the next `ahead` siblings' listings in the background.
+    def origin(self, key: ListingKey) -> tuple[ListingKey, str] | None:
+        """The listing and entry name a child listing belongs to, if the tree has seen it."""
+        with self._lock:
+            return self._origins.get(key)
 
-        A lone `ls` of one directory never triggers this, so it costs no extra request.
-        """
-        if executor is None or ahead < 1:
-            return
-        with self._lock:
-            origin = self._origins.get(key)
-        if origin is None:
-            return
-        parent_key, name = origin
-        parent = self.cache.cached(parent_key)
-        index = parent.index_of(name) if parent is not None else None
-        if parent is None or index is None:
-            return
-        with self._lock:
-            walking = self._walks.get(parent_key) == index - 1
-            self._walks[parent_key] = index
-        if not walking:
-            return
+    def child_listings(self, parent_key: ListingKey, entry: Entry) -> list[ListingKey]:
+        """The listings inside directory `entry` of listing `parent_key` (remembered as its own)."""
         provider = self._providers[parent_key.provider][parent_key.account]
-        for sibling_index in range(index + 1, index + 1 + ahead):
-            sibling = parent.loaded_at(sibling_index)
-            if sibling is None or not sibling.is_dir:
-                break
-            for child_key in provider.children(parent_key, sibling).values():
-                with self._lock:
-                    self._origins[child_key] = (parent_key, sibling.name)
-                listing = self.listing(child_key)
-                if listing.pages_fetched == 0:
-                    executor.submit(_first_page, listing)
-
-
-def _first_page(listing: Listing) -> None:
-    try:
-        listing.entry_at(0)
-    except Exception as exc:  # the reader that opens it later retries and reports it
-        log.debug("%s: prefetch failed: %s", listing.label, exc)
+        keys = list(provider.children(parent_key, entry).values())
+        with self._lock:
+            for key in keys:
+                self._origins[key] = (parent_key, entry.name)
+        return keys

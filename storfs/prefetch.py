@@ -1,0 +1,63 @@
+"""Sibling prefetch: when `find` walks sibling directories in order, fetch the next ones early."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Executor
+
+from cachetools import LRUCache
+
+from storfs.listing import Listing
+from storfs.providers.base import ListingKey
+from storfs.tree import Tree
+
+log = logging.getLogger(__name__)
+
+
+class SiblingPrefetcher:
+    """Watches which listings are opened; once a walk in order shows (the child listings of entry
+    i, then of entry i+1), it fetches the first page of the next `ahead` siblings' listings in the
+    background. A lone `ls` of one directory never triggers it, so it costs no extra request.
+    """
+
+    def __init__(self, tree: Tree, executor: Executor | None, ahead: int) -> None:
+        self.tree = tree
+        self.executor = executor
+        self.ahead = ahead
+        self._lock = threading.Lock()
+        # parent listing -> index of its child opened last
+        self._walks: LRUCache[ListingKey, int] = LRUCache(maxsize=1024)
+
+    def opened(self, key: ListingKey) -> None:
+        """Note that listing `key` was opened."""
+        if self.executor is None or self.ahead < 1:
+            return
+        origin = self.tree.origin(key)
+        if origin is None:
+            return
+        parent_key, name = origin
+        parent = self.tree.cache.cached(parent_key)
+        index = parent.index_of(name) if parent is not None else None
+        if parent is None or index is None:
+            return
+        with self._lock:
+            walking = self._walks.get(parent_key) == index - 1
+            self._walks[parent_key] = index
+        if not walking:
+            return
+        for sibling_index in range(index + 1, index + 1 + self.ahead):
+            sibling = parent.loaded_at(sibling_index)
+            if sibling is None or not sibling.is_dir:
+                break
+            for child_key in self.tree.child_listings(parent_key, sibling):
+                listing = self.tree.listing(child_key)
+                if listing.pages_fetched == 0:
+                    self.executor.submit(_first_page, listing)
+
+
+def _first_page(listing: Listing) -> None:
+    try:
+        listing.entry_at(0)
+    except Exception as exc:  # the reader that opens it later retries and reports it
+        log.debug("%s: prefetch failed: %s", listing.label, exc)
