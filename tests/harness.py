@@ -74,15 +74,18 @@ class Mount:
         self.log_path = mountpoint.parent / f"{mountpoint.name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Mount:
-        self.mountpoint.mkdir(parents=True, exist_ok=True)
+    def command(self) -> list[str]:
+        """The `storfs mount --foreground` command line this mount runs."""
         command = [sys.executable, "-m", "storfs", "mount", "--foreground", "--config", str(self.config)]
         for option in self.options:
             command += ["-o", option]
-        command.append(str(self.mountpoint))
+        return [*command, str(self.mountpoint)]
+
+    def start(self) -> Mount:
+        self.mountpoint.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=self.env
+                self.command(), stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=self.env
             )
         deadline = time.monotonic() + MOUNT_TIMEOUT
         while not os.path.ismount(self.mountpoint):

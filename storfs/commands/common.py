@@ -70,7 +70,9 @@ def quiet_logging(args: argparse.Namespace) -> None:
 
 
 def open_session(args: argparse.Namespace) -> Session | int:
-    """A session over the configured accounts, or exit status 2 after saying what is wrong."""
+    """Logging as `quiet_logging` sets it, and a session over the configured accounts,
+    or exit status 2 after saying what is wrong."""
+    quiet_logging(args)
     try:
         return Session(load_config(args))
     except ConfigError as exc:

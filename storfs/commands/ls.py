@@ -16,7 +16,6 @@ from storfs.commands.common import (
     add_logging_arguments,
     escape,
     open_session,
-    quiet_logging,
     report,
     to_json,
 )
@@ -53,7 +52,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    quiet_logging(args)
     session = open_session(args)
     if isinstance(session, int):
         return session

@@ -11,7 +11,6 @@ from storfs.commands.common import (
     add_logging_arguments,
     escape,
     open_session,
-    quiet_logging,
     quoted,
     report,
     to_json,
@@ -44,7 +43,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    quiet_logging(args)
     session = open_session(args)
     if isinstance(session, int):
         return session

@@ -26,7 +26,7 @@ from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 from tests.fakes.counting_proxy import CountingProxy
 from tests.fakes.oas_server import OASServer
 from tests.fakes.qingstor_server import QingStorServer
-from tests.harness import MOUNT_TIMEOUT, Mount, fusermount, run
+from tests.harness import Mount, fusermount, run
 
 STORFS = [sys.executable, "-m", "storfs"]
 N = 37  # top-level entries of every backend
@@ -107,22 +107,6 @@ class FaultMount(Mount):
         for option in self.options:
             command += ["-o", option]
         return [*command, str(self.mountpoint)]
-
-    def start(self) -> FaultMount:
-        self.mountpoint.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=self.env
-            )
-        deadline = time.monotonic() + MOUNT_TIMEOUT
-        while not os.path.ismount(self.mountpoint):
-            if self.process.poll() is not None:
-                raise RuntimeError(f"storfs exited with {self.process.returncode}:\n{self.log()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"mount not ready after {MOUNT_TIMEOUT}s:\n{self.log()}")
-            time.sleep(0.02)
-        return self
 
     @property
     def alive(self) -> bool:
