@@ -12,12 +12,10 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from storfs.attrs import StatMaker
-from storfs.cache import ListingCache
 from storfs.config import Config
 from storfs.control import Control, json_file
 from storfs.control_socket import PUBLISHED, ControlServer
@@ -25,6 +23,7 @@ from storfs.errors import ConfigError
 from storfs.prefetch import SiblingPrefetcher
 from storfs.stats import STATS
 from storfs.tree import Tree
+from storfs.wiring import build_tree
 
 log = logging.getLogger(__name__)
 
@@ -75,24 +74,14 @@ def serve(
 
     # Before any thread starts, so that every thread inherits the block (see _refresh_on_hangup).
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
-    providers = config.providers()
-    pool = ThreadPoolExecutor(max_workers=config.http.parallel_pages, thread_name_prefix="storfs-fetch")
-    cache = ListingCache(
-        config.cache.ttl,
-        config.cache.max_entries,
-        executor=pool,
-        stats=STATS,
-        max_pages=config.cache.max_pages,
-        stale_if_error=config.cache.stale_if_error,
-        window=config.http.parallel_pages,
-    )
-    tree = Tree(providers, cache)
+    tree = build_tree(config, STATS)
+    providers, cache = tree.providers, tree.cache
     control_server = ControlServer(lambda request: _control(tree, request))
     stats = json_file(lambda: STATS.snapshot(entries_cached=cache.entries))
     control = Control({"stats": stats, PUBLISHED: control_server.published})
     attrs = StatMaker(os.getuid(), os.getgid(), time.time())
-    prefetcher = SiblingPrefetcher(tree, pool, ahead=config.http.parallel_pages)
-    operations = StorfsOperations(tree, attrs, STATS, control, prefetcher)
+    prefetcher = SiblingPrefetcher(tree, ahead=config.http.parallel_pages)
+    operations = StorfsOperations(tree, attrs, STATS, control, prefetcher, wait=config.http.deadline)
     options = fuse_options(config, extra_options)
     log.info(
         "mounting %d account(s) at %s (libfuse %d, ttl %gs)",
@@ -117,7 +106,7 @@ def serve(
             raise MountError(f"libfuse could not mount {mountpoint} (fuse_main returned {code})") from None
     finally:
         control_server.stop()
-        pool.shutdown(wait=False, cancel_futures=True)
+        tree.close()
     log.info("unmounted %s", mountpoint)
 
 

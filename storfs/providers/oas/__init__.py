@@ -52,7 +52,7 @@ class OASProvider(Provider):
     def top_level(self) -> dict[str, ListingKey]:
         return {VAULTS: self.key(VAULTS)}
 
-    def list_page(self, key: ListingKey, cursor: str | None, *, ahead: bool = False) -> Page:
+    def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         if key.kind != VAULTS:
             raise NotFound(f"{self.label}: no listing {key.kind!r}")
         # Written exactly as `limit` then `marker`: the [inferred] canonical resource then signs

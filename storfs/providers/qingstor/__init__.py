@@ -87,7 +87,7 @@ class QingStorProvider(Provider):
             return {PARTS: self.key(PARTS, bucket, location, entry.ref[0], entry.name)}
         return {}
 
-    def list_page(self, key: ListingKey, cursor: str | None, *, ahead: bool = False) -> Page:
+    def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         if key.kind == BUCKETS:
             return self._list_buckets(cursor)
         if key.kind == UPLOADS:
