@@ -56,7 +56,6 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"storfs: {exc}", file=sys.stderr)
         return 2
-    config.warn_if_exposed(cfg)
     if args.foreground:
         try:
             mount.serve(cfg, mountpoint, fuse_extra, debug=args.debug)
