@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +30,8 @@ from storfs.tree import Tree
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 20.0
+#: The type the mount table shows for a storfs mount (`fsname`/`subtype` in fuse_options).
+FSTYPE = "fuse.storfs"
 LIBFUSE_LOOP_ENDED = 8
 
 
@@ -94,6 +97,10 @@ def serve(
     prefetcher = SiblingPrefetcher(tree, pool, ahead=config.http.parallel_pages)
     operations = StorfsOperations(tree, attrs, STATS, control, prefetcher)
     options = fuse_options(config, extra_options)
+    if LIBFUSE_MAJOR == 3:
+        # libfuse 3.12-3.15 warns about its own default (UINT_MAX, "unlimited"); 10 is the older
+        # default and no fewer than its default max_threads, so nothing changes but the warning.
+        options.setdefault("max_idle_threads", "10")
     log.info(
         "mounting %d account(s) at %s (libfuse %d, ttl %gs)",
         len(providers),
@@ -168,7 +175,7 @@ def spawn(argv: Sequence[str], mountpoint: Path, log_file: Path) -> int:
             os.stat(mountpoint)  # answered by storfs itself
             return 0
         if child.poll() is not None:
-            print(f"storfs: mount failed: {_tail(log_file, start)}", file=sys.stderr)
+            print(f"storfs: {_failure(log_file, start)}", file=sys.stderr)
             return 2
         time.sleep(0.02)
     child.kill()
@@ -178,8 +185,36 @@ def spawn(argv: Sequence[str], mountpoint: Path, log_file: Path) -> int:
     return 2
 
 
+def mount_type(path: Path | str, mounts: str = "/proc/self/mounts") -> str | None:
+    """The file system type mounted at `path` (`fuse.storfs`), "" if nothing is, None if unknown.
+
+    Read from the mount table, so a dead FUSE mount (whose stat fails) still counts as a mount.
+    """
+    absolute = os.path.abspath(path)
+    target = os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+    try:
+        with open(mounts, encoding="utf-8", errors="surrogateescape") as handle:
+            table = handle.read().splitlines()
+    except OSError:
+        return None
+    found = ""
+    for line in table:
+        fields = line.split()
+        if len(fields) >= 3 and _unescape_mount_field(fields[1]) == target:
+            found = fields[2]  # the last mount at a path is the visible one
+    return found
+
+
+def _unescape_mount_field(text: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
 def unmount(mountpoint: Path | str, quiet: bool = False) -> int:
     """Unmount with fusermount3/fusermount (or umount); 0 on success, 1 with a message otherwise."""
+    if mount_type(mountpoint) not in (FSTYPE, None):
+        if not quiet:
+            print(f"storfs: {mountpoint} is not a storfs mount", file=sys.stderr)
+        return 1
     tool = shutil.which("fusermount3") or shutil.which("fusermount")
     command = [tool, "-u", str(mountpoint)] if tool else ["umount", str(mountpoint)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -193,8 +228,22 @@ def unmount(mountpoint: Path | str, quiet: bool = False) -> int:
     return 1
 
 
-def _tail(log_file: Path, start: int) -> str:
+#: A line storfs's own log handler wrote (see commands.common.LOG_FORMAT).
+_LOG_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ storfs ")
+
+
+def _failure(log_file: Path, start: int) -> str:
+    """Why the mount process ended, from what it wrote: its last line, with libfuse's own reason.
+
+    libfuse and fusermount write their reason (`fuse: unknown option(s): ...`) straight to stderr,
+    before storfs's last line says that mounting failed.
+    """
     with open(log_file, "rb") as handle:
         handle.seek(start)
-        lines = handle.read().decode("utf-8", "replace").strip().splitlines()
-    return lines[-1] if lines else "the mount process exited"
+        lines = [line.strip() for line in handle.read().decode("utf-8", "replace").splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return "mount failed: the mount process exited"
+    last = lines[-1].removeprefix("storfs: ")
+    causes = [line for line in lines[:-1] if not _LOG_RECORD.match(line) and not line.startswith("storfs: ")]
+    return f"mount failed: {last}" + "".join(f": {cause}" for cause in causes[-3:])

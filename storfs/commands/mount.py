@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import platformdirs
 
-from storfs import config, mount
+from storfs import config, mount, probe
 from storfs.commands.common import add_config_argument, add_logging_arguments, setup_logging
 from storfs.errors import ConfigError
+from storfs.tree_walk import advice
 
 NAME = "mount"
 HELP = "mount the configured accounts"
@@ -64,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
             return 1
         return 0
     log_file = args.log_file or platformdirs.user_log_path("storfs") / "storfs.log"
+    if not (args.verbose or args.debug):
+        logging.getLogger("storfs.transport").setLevel(logging.ERROR)  # the probe warns below instead
+    # While the mount starts, one cheap list call per account says which ones will fail.
+    probing = ThreadPoolExecutor(1, thread_name_prefix="storfs-probe")
+    failing = probing.submit(probe.failing_accounts, cfg)
     child = [sys.executable, "-m", "storfs", "mount", "--foreground", "--log-file", str(log_file)]
     if cfg.path is not None:
         child += ["--config", str(Path(cfg.path).absolute())]
@@ -71,7 +79,15 @@ def run(args: argparse.Namespace) -> int:
         child += ["-o", option]
     child += ["--verbose"] if args.verbose else []
     child += ["--debug"] if args.debug else []
-    return mount.spawn([*child, str(mountpoint)], mountpoint, log_file)
+    status = mount.spawn([*child, str(mountpoint)], mountpoint, log_file)
+    if status == 0:
+        for account, error in failing.result():
+            hint = advice(error, account, cfg.path, top_level=True)
+            label = f"{account.provider}/{account.account}"
+            said = str(error) if str(error).startswith(label) else f"{label}: {error}"
+            print(f"storfs: warning: {said}" + (f" ({hint})" if hint else ""), file=sys.stderr)
+    probing.shutdown(wait=False)
+    return status
 
 
 def split_options(values: list[str]) -> tuple[dict[str, str | bool], dict[str, str | bool], Path | None]:
