@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storfs.attrs import StatMaker
 from storfs.cache import ListingCache
@@ -26,6 +26,9 @@ from storfs.errors import ConfigError
 from storfs.prefetch import SiblingPrefetcher
 from storfs.stats import STATS
 from storfs.tree import Tree
+
+if TYPE_CHECKING:
+    from storfs.binding import KernelCache
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ def serve(
     config: Config, mountpoint: Path, extra_options: dict[str, str | bool], debug: bool = False
 ) -> None:
     """Mount and serve until unmounted or signalled (blocks)."""
-    from storfs.binding import LIBFUSE_MAJOR, PlusFUSE
+    from storfs.binding import LIBFUSE_MAJOR, KernelCache, PlusFUSE
     from storfs.fuse_ops import StorfsOperations
 
     # Before any thread starts, so that every thread inherits the block (see _refresh_on_hangup).
@@ -90,7 +93,8 @@ def serve(
         window=config.http.parallel_pages,
     )
     tree = Tree(providers, cache)
-    control_server = ControlServer(lambda request: _control(tree, request))
+    kernel = KernelCache(str(mountpoint))
+    control_server = ControlServer(lambda request: _control(tree, kernel, request))
     stats = json_file(lambda: STATS.snapshot(entries_cached=cache.entries))
     control = Control({"stats": stats, PUBLISHED: control_server.published})
     attrs = StatMaker(os.getuid(), os.getgid(), time.time())
@@ -112,11 +116,11 @@ def serve(
         control_server.start()
     except OSError as exc:
         log.warning("no control socket (storfs refresh will not reach this mount): %s", exc)
-    _refresh_on_hangup(tree)
+    _refresh_on_hangup(tree, kernel)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # mfusepy's note about utimens ns
-            PlusFUSE(operations, str(mountpoint), foreground=True, debug=debug, **options)
+            PlusFUSE(operations, str(mountpoint), kernel=kernel, foreground=True, debug=debug, **options)
     except RuntimeError as exc:
         # fuse_main answers 8 when its loop ended by a signal (SIGTERM, SIGINT): a clean stop.
         if exc.args != (LIBFUSE_LOOP_ENDED,):
@@ -128,16 +132,23 @@ def serve(
     log.info("unmounted %s", mountpoint)
 
 
-def _control(tree: Tree, request: dict[str, Any]) -> dict[str, Any]:
+def _control(tree: Tree, kernel: KernelCache, request: dict[str, Any]) -> dict[str, Any]:
     if request.get("op") == "refresh" and isinstance(request.get("path"), str):
-        dropped = tree.refresh(request["path"])
+        dropped = _refresh(tree, kernel, request["path"])
         log.info("refresh %s: dropped %d cached listing(s)", request["path"], dropped)
         return {"dropped": dropped}
     return {"error": f"unknown request {request.get('op')!r}"}
 
 
-def _refresh_on_hangup(tree: Tree) -> None:
-    """`kill -HUP` drops every cached listing.
+def _refresh(tree: Tree, kernel: KernelCache, path: str) -> int:
+    """Drop storfs's cached listings at or below `path`, then what the kernel cached there."""
+    dropped = tree.refresh(path)
+    kernel.forget(path, sorted({provider.name for provider in tree.providers}))
+    return dropped
+
+
+def _refresh_on_hangup(tree: Tree, kernel: KernelCache) -> None:
+    """`kill -HUP` drops every cached listing, and the kernel's cached names and attributes.
 
     libfuse would treat SIGHUP as "exit", and Python handlers cannot run while the main thread
     sits in libfuse, so `serve` blocks SIGHUP before starting any thread and a watcher thread
@@ -147,7 +158,7 @@ def _refresh_on_hangup(tree: Tree) -> None:
     def watch() -> None:
         while True:
             signal.sigwait({signal.SIGHUP})
-            dropped = tree.refresh("/")
+            dropped = _refresh(tree, kernel, "/")
             log.warning("SIGHUP: dropped %d cached listing(s)", dropped)
 
     threading.Thread(target=watch, name="storfs-sighup", daemon=True).start()
