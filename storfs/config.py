@@ -134,9 +134,6 @@ def load(
         if isinstance(size, int) and size > maximum:
             where = f"{config.origin(account)}: [{account.provider}.{account.account}]"
             log.warning("%s: page_size %d is more than the API serves; using %d", where, size, maximum)
-    warning = exposed(config)
-    if warning:
-        log.warning("%s", warning)
     return config
 
 

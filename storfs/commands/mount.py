@@ -55,10 +55,12 @@ def run(args: argparse.Namespace) -> int:
         overrides, fuse_extra, config_path = split_options(args.options)
         cfg = config.with_overrides(config.load(config_path or args.config), overrides)
         mountpoint = mount.check_mountpoint(args.mountpoint)
-        cfg.providers()  # fail on bad credentials here, before anything is mounted
     except ConfigError as exc:
         print(f"storfs: {exc}", file=sys.stderr)
         return 2
+    exposed = config.exposed(cfg)
+    if exposed:
+        print(f"storfs: warning: {exposed}", file=sys.stderr)
     if args.foreground:
         try:
             mount.serve(cfg, mountpoint, fuse_extra, debug=args.debug)
