@@ -327,7 +327,9 @@ def test_fstab_form_mounts_with_mount_t_fuse_storfs(seeded: Azurite, tmp_path: P
             run([fusermount(), "-u", str(mnt)])
 
 
-def test_refresh_and_sighup_also_drop_what_the_kernel_cached(qingstor: QingStorServer, qs_mount: Mount) -> None:
+def test_refresh_and_sighup_also_drop_what_the_kernel_cached(
+    qingstor: QingStorServer, qs_mount: Mount
+) -> None:
     uploads = qs_mount.path("qingstor", "main", "buckets", "mybucket", "uploads")
     qingstor.add_upload("mybucket", "a.bin", upload_id="old")
     assert run(["stat", "-c", "%n", str(uploads / "old")]).returncode == 0
