@@ -17,6 +17,7 @@ FUSE_READDIR_PLUS = 1  # bit 0 of readdir's flags: the kernel wants attributes
 FUSE_FILL_DIR_PLUS = 2  # filler flag: the attributes we pass are complete
 
 LIBFUSE_MAJOR: int = mfusepy.fuse_version_major
+LIBFUSE_VERSION: tuple[int, int] = (mfusepy.fuse_version_major, mfusepy.fuse_version_minor)
 Operations = mfusepy.Operations
 ENOATTR: int = mfusepy.ENOATTR
 set_st_attrs = mfusepy.set_st_attrs

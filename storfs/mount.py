@@ -76,7 +76,7 @@ def serve(
     config: Config, mountpoint: Path, extra_options: dict[str, str | bool], debug: bool = False
 ) -> None:
     """Mount and serve until unmounted or signalled (blocks)."""
-    from storfs.binding import LIBFUSE_MAJOR, KernelCache, PlusFUSE
+    from storfs.binding import LIBFUSE_MAJOR, LIBFUSE_VERSION, KernelCache, PlusFUSE
     from storfs.fuse_ops import StorfsOperations
 
     # Before any thread starts, so that every thread inherits the block (see _refresh_on_hangup).
@@ -101,9 +101,9 @@ def serve(
     prefetcher = SiblingPrefetcher(tree, pool, ahead=config.http.parallel_pages)
     operations = StorfsOperations(tree, attrs, STATS, control, prefetcher)
     options = fuse_options(config, extra_options)
-    if LIBFUSE_MAJOR == 3:
-        # libfuse 3.12-3.15 warns about its own default (UINT_MAX, "unlimited"); 10 is the older
-        # default and no fewer than its default max_threads, so nothing changes but the warning.
+    if LIBFUSE_VERSION >= (3, 12):
+        # libfuse 3.12+ warns about its own default (UINT_MAX, "unlimited"); 10 was the default
+        # before and is no fewer than its default max_threads, so nothing changes but the warning.
         options.setdefault("max_idle_threads", "10")
     log.info(
         "mounting %d account(s) at %s (libfuse %d, ttl %gs)",
