@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -62,6 +64,13 @@ def run(args: argparse.Namespace) -> int:
     if exposed:
         print(f"storfs: warning: {exposed}", file=sys.stderr)
     if args.foreground:
+        if sys.stderr.isatty():  # someone watches: say at once which accounts fail (not in a log)
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})  # as serve does, before any thread
+            threading.Thread(
+                target=lambda: warn_failing(cfg, probe.failing_accounts(cfg)),
+                name="storfs-probe",
+                daemon=True,
+            ).start()
         try:
             mount.serve(cfg, mountpoint, fuse_extra, debug=args.debug)
         except mount.MountError as exc:
@@ -83,13 +92,18 @@ def run(args: argparse.Namespace) -> int:
     child += ["--debug"] if args.debug else []
     status = mount.spawn([*child, str(mountpoint)], mountpoint, log_file)
     if status == 0:
-        for account, error in failing.result():
-            hint = advice(error, account, cfg.path, top_level=True)
-            label = f"{account.provider}/{account.account}"
-            said = str(error) if str(error).startswith(label) else f"{label}: {error}"
-            print(f"storfs: warning: {said}" + (f" ({hint})" if hint else ""), file=sys.stderr)
+        warn_failing(cfg, failing.result())
     probing.shutdown(wait=False)
     return status
+
+
+def warn_failing(cfg: config.Config, failing: list[tuple[config.AccountConfig, Exception]]) -> None:
+    """One `storfs: warning:` line per account whose probe failed, with the setting to check."""
+    for account, error in failing:
+        hint = advice(error, account, cfg.path, top_level=True)
+        label = f"{account.provider}/{account.account}"
+        said = str(error) if str(error).startswith(label) else f"{label}: {error}"
+        print(f"storfs: warning: {said}" + (f" ({hint})" if hint else ""), file=sys.stderr, flush=True)
 
 
 def split_options(values: list[str]) -> tuple[dict[str, str | bool], dict[str, str | bool], Path | None]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -324,3 +327,48 @@ def test_the_readme_recipe_prints_id_key_age_and_size(served: Mount) -> None:
     assert (upload_id, key, size) == ("u-0001", KEY, "1234")
     assert age.endswith("d") and int(age[:-1]) >= 300
     assert [p.name for p in uploads.iterdir()] == ["u-0001"], "keys stay out of paths"
+
+
+def test_a_foreground_mount_on_a_terminal_warns_too(qingstor: QingStorServer, tmp_path: Path) -> None:
+    tables = {
+        "qingstor.main": qs_table(qingstor),
+        "qingstor.wrong": qs_table(qingstor, secret_access_key="nope-0123"),
+    }
+    config = private_config(tmp_path / "c.toml", tables)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    primary, secondary = pty.openpty()
+    argv = [
+        *STORFS,
+        "mount",
+        "--foreground",
+        "--log-file",
+        str(tmp_path / "log"),
+        "--config",
+        str(config),
+        str(mnt),
+    ]
+    child = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env=clean_env(tmp_path)
+    )
+    os.close(secondary)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"storfs: warning:" not in seen or not seen.endswith(b"\n") or not os.path.ismount(mnt):
+            assert time.monotonic() < deadline and child.poll() is None, seen
+            ready, _, _ = select.select([primary], [], [], 0.1)
+            if ready:
+                seen += os.read(primary, 4096)
+        assert run(["ls", str(mnt / "qingstor" / "main" / "buckets")]).stdout.split() == ["mybucket"]
+    finally:
+        if os.path.ismount(mnt):
+            run([fusermount(), "-u", str(mnt)])
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(5)
+        os.close(primary)
+    warnings = [line for line in seen.decode().splitlines() if line.startswith("storfs: warning: ")]
+    assert len(warnings) == 1 and "qingstor/wrong" in warnings[0], seen
