@@ -239,8 +239,8 @@ def unmount(mountpoint: Path | str, quiet: bool = False) -> int:
     return 1
 
 
-#: A line storfs's own log handler wrote (see commands.common.LOG_FORMAT).
-_LOG_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ storfs ")
+#: What libfuse and its mount helpers write to stderr when they refuse (`fuse: unknown option(s)`).
+_LIBFUSE_REASON = re.compile(r"(fuse|fusermount3?|mount\.fuse3?): ")
 
 
 def _failure(log_file: Path, start: int) -> str:
@@ -256,5 +256,5 @@ def _failure(log_file: Path, start: int) -> str:
     if not lines:
         return "mount failed: the mount process exited"
     last = lines[-1].removeprefix("storfs: ")
-    causes = [line for line in lines[:-1] if not _LOG_RECORD.match(line) and not line.startswith("storfs: ")]
+    causes = [line for line in lines[:-1] if _LIBFUSE_REASON.match(line)]
     return f"mount failed: {last}" + "".join(f": {cause}" for cause in causes[-3:])

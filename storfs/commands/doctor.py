@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes.util
-import dataclasses
 import errno
 import importlib.util
 import logging
@@ -23,6 +22,7 @@ from storfs import config
 from storfs.commands.common import add_config_argument, add_logging_arguments, load_config, setup_logging
 from storfs.config import AccountConfig, Config
 from storfs.errors import ConfigError, StorfsError
+from storfs.probe import probe_http
 from storfs.redact import REDACTOR
 from storfs.transport import HttpSettings
 from storfs.tree_walk import fix_for, where
@@ -160,13 +160,7 @@ def check_fusermount() -> Check:
 
 def check_accounts(cfg: Config) -> list[Check]:
     """One cheap authenticated call per top-level listing of each account, all at once."""
-    http = dataclasses.replace(
-        cfg.http,
-        deadline=min(cfg.http.deadline, DEADLINE),
-        connect_timeout=min(cfg.http.connect_timeout, DEADLINE),
-        read_timeout=min(cfg.http.read_timeout, DEADLINE),
-        retries=min(cfg.http.retries, 1),
-    )
+    http = probe_http(cfg.http, DEADLINE)
     if not cfg.accounts:
         return []
     with ThreadPoolExecutor(min(8, len(cfg.accounts)), thread_name_prefix="storfs-doctor") as pool:
