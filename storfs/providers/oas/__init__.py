@@ -51,7 +51,8 @@ class OASProvider(Provider):
             return []  # the Alibaba Cloud pair alone is there for other tools too
         missing = [name for name in DISCOVERY_VARIABLES if not env.get(name)]
         if missing:
-            raise ConfigError(f"{endpoint_variable} is set, but {' and '.join(missing)} is not")
+            verb = "is" if len(missing) == 1 else "are"
+            raise ConfigError(f"{endpoint_variable} is set, but {' and '.join(missing)} {verb} not")
         table = {
             "access_key_id": env[key_id],
             "access_key_secret_env": secret,
