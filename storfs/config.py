@@ -297,8 +297,11 @@ def with_overrides(config: Config, options: Mapping[str, str | bool]) -> Config:
         table = "cache" if key in CACHE_OPTIONS else "http"
         default = getattr(config.cache if table == "cache" else config.http, key)
         tables[table][key] = _option_value(key, text, default)
-    cache = _dataclass_table(CacheSettings, "cache", {**asdict(config.cache), **tables["cache"]})
-    http = _dataclass_table(HttpSettings, "http", {**asdict(config.http), **tables["http"]})
+    try:
+        cache = _dataclass_table(CacheSettings, "cache", {**asdict(config.cache), **tables["cache"]})
+        http = _dataclass_table(HttpSettings, "http", {**asdict(config.http), **tables["http"]})
+    except ConfigError as exc:
+        raise ConfigError(f"-o: {exc}") from None
     return replace(config, cache=cache, http=http)
 
 
