@@ -250,7 +250,18 @@ class StorfsOperations(Operations):  # type: ignore[misc]
 
     @upcall
     def statfs(self, path: str) -> dict[str, int]:
-        return {"f_bsize": 4096, "f_frsize": 4096, "f_namemax": 255}
+        """`df`: no blocks (storfs holds listings, not data); the entries cached, as inodes in use."""
+        used = self.tree.cache.entries
+        blocks = {"f_blocks": 0, "f_bfree": 0, "f_bavail": 0}
+        return {
+            "f_bsize": 4096,
+            "f_frsize": 4096,
+            "f_namemax": 255,
+            **blocks,
+            "f_files": used,
+            "f_ffree": 0,
+            "f_favail": 0,
+        }
 
     def direct_io(self, path: str) -> bool:
         """Whether reads of `path` must bypass the page cache (generated files change size)."""

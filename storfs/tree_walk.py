@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from storfs.attrs import StatMaker
-from storfs.config import AccountConfig, Config
+from storfs.config import CONFIG_FILE, AccountConfig, Config
 from storfs.entry import Entry
 from storfs.errors import (
     AccessDenied,
@@ -25,21 +25,10 @@ from storfs.errors import (
     RemoteTimeout,
     StorfsError,
 )
+from storfs.providers import PROVIDERS
 from storfs.stats import STATS
 from storfs.tree import Node
 from storfs.wiring import build_tree
-
-#: Per provider, the settings that identify and authenticate an account, in the order to mention them.
-CREDENTIAL_KEYS: dict[str, tuple[str, ...]] = {
-    "azure": ("account", "key", "sas", "connection_string"),
-    "qingstor": ("access_key_id", "secret_access_key", "config_file"),
-    "oas": ("access_key_id", "access_key_secret"),
-}
-ENDPOINT_KEYS: dict[str, tuple[str, ...]] = {
-    "azure": ("endpoint", "connection_string"),
-    "qingstor": ("endpoint", "zone_endpoint"),
-    "oas": ("endpoint",),
-}
 
 
 class Item(NamedTuple):
@@ -204,13 +193,12 @@ def describe(item: Item, st: dict[str, Any], fields: Sequence[str] | None = None
 
 def where(account: AccountConfig, config_path: Path | None) -> str:
     """`[azure.dev] of /etc/storfs.toml`, or where a discovered account came from."""
-    if account.source == "config file":
+    if account.source == CONFIG_FILE:
         return f"[{account.provider}.{account.account}] of {config_path}"
     return f"{account.provider}/{account.account} ({account.source})"
 
 
-def _keys(account: AccountConfig, table: dict[str, tuple[str, ...]]) -> str:
-    candidates = table.get(account.provider, ())
+def _keys(account: AccountConfig, candidates: tuple[str, ...]) -> str:
     present = [key for key in candidates if key in account.settings]
     return " / ".join(present or candidates)
 
@@ -225,9 +213,10 @@ def advice(
     if account is None:
         return None
     loc = where(account, config_path)
-    endpoint = _keys(account, ENDPOINT_KEYS)
+    provider = PROVIDERS[account.provider]
+    endpoint = _keys(account, provider.endpoint_keys)
     if isinstance(error, AccessDenied):
-        return f"check {_keys(account, CREDENTIAL_KEYS)} in {loc}"
+        return f"check {_keys(account, provider.credential_keys)} in {loc}"
     if isinstance(error, RemoteTimeout):
         return f"check {endpoint} in {loc} and the network, or raise [http] deadline / read_timeout"
     if isinstance(error, NotFound):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, ClassVar
 
 import requests
@@ -32,10 +33,34 @@ class Provider(ABC):
     #: The largest page the API serves; `page_size` is clamped to it and defaults to it.
     max_page_size: ClassVar[int]
 
+    # -- what the rest of storfs knows about a provider only through these ----------------------
+    #: Regex fragments of the Authorization schemes the signer writes, masked in every log line.
+    signature_patterns: ClassVar[tuple[str, ...]] = ()
+    #: Settings that identify and authenticate an account, in the order to mention them.
+    credential_keys: ClassVar[tuple[str, ...]] = ()
+    #: Settings that say where the API is.
+    endpoint_keys: ClassVar[tuple[str, ...]] = ()
+    #: One line for `storfs accounts --help`: where `<provider>/default` comes from.
+    discovery_help: ClassVar[str] = ""
+    #: Per listing kind, the xattrs `storfs ls -l` shows after the name (what an opaque id stands for).
+    long_columns: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+
+    @classmethod
+    def discover(cls, env: Mapping[str, str], home: Path) -> list[tuple[dict[str, Any], str]]:
+        """Config tables for `<provider>/default` from the provider's usual variables and files.
+
+        Each comes with a human "source" string. `[]` if there are none; ConfigError if they are
+        there but incomplete (the message names what is missing).
+        """
+        return []
+
     def __init__(self, account: str, settings: Mapping[str, Any], http: HttpSettings) -> None:
         self.account = account
         self.http = http
-        self.page_size = clamp_page_size(settings.get("page_size"), self.max_page_size)
+        try:
+            self.page_size = clamp_page_size(settings.get("page_size"), self.max_page_size)
+        except ConfigError as exc:
+            raise ConfigError(f"[{self.name}.{account}]: {exc}") from None
         self.session = make_session(http)
         # Requests run here so a caller can stop waiting at the deadline; threads start on demand.
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"storfs-{self.name}")

@@ -6,6 +6,7 @@ import base64
 import binascii
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 from xml.etree.ElementTree import fromstring
@@ -33,9 +34,35 @@ class AzureProvider(Provider):
     config_keys = frozenset({"account", "key", "sas", "connection_string", "endpoint"})
     secret_keys = frozenset({"key", "sas", "connection_string"})
     max_page_size = 5000
+    signature_patterns = (r"SharedKey [^:\s]+:",)
+    credential_keys = ("account", "key", "sas", "connection_string")
+    endpoint_keys = ("endpoint", "connection_string")
+    discovery_help = (
+        "AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or "
+        "AZURE_STORAGE_SAS_TOKEN"
+    )
+
+    @classmethod
+    def discover(cls, env: Mapping[str, str], home: Path) -> list[tuple[dict[str, Any], str]]:
+        if env.get("AZURE_STORAGE_CONNECTION_STRING"):
+            table = {"connection_string_env": "AZURE_STORAGE_CONNECTION_STRING"}
+            return [(table, "environment: AZURE_STORAGE_CONNECTION_STRING")]
+        if not env.get("AZURE_STORAGE_ACCOUNT"):
+            return []
+        for key, variable in (("key", "AZURE_STORAGE_KEY"), ("sas", "AZURE_STORAGE_SAS_TOKEN")):
+            if env.get(variable):
+                table = {"account": env["AZURE_STORAGE_ACCOUNT"], f"{key}_env": variable}
+                return [(table, f"environment: AZURE_STORAGE_ACCOUNT, {variable}")]
+        raise ConfigError(
+            "AZURE_STORAGE_ACCOUNT is set, but neither AZURE_STORAGE_KEY nor AZURE_STORAGE_SAS_TOKEN is"
+        )
 
     def __init__(self, account: str, settings: Mapping[str, Any], http: HttpSettings) -> None:
         super().__init__(account, settings, http)
+        where = f"[azure.{account}]"
+        given = [key for key in self.credential_keys[1:] if settings.get(key)]
+        if len(given) > 1:
+            raise ConfigError(f"{where}: conflicting credentials {', '.join(given)}: keep one of them")
         options = dict(settings)
         if options.get("connection_string"):
             options = {
@@ -46,7 +73,6 @@ class AzureProvider(Provider):
         if not self.storage_account:
             raise ConfigError(f"[azure.{account}]: set `account` (the storage account name)")
         default = f"https://{self.storage_account}.blob.core.windows.net"
-        where = f"[azure.{account}]"
         url = options.get("endpoint") or default
         self.root_url = endpoint(url, where, "endpoint", default, allow_path=True) + "/"
         self._auth: requests.auth.AuthBase
