@@ -15,6 +15,7 @@ from storfs import config
 from storfs.errors import ConfigError, NotADirectory, NotFound, StorfsError
 from storfs.redact import REDACTOR
 from storfs.tree_walk import Session, advice
+from storfs.untrusted import escape, escape_char
 
 LOG_FORMAT = "%(asctime)s storfs %(levelname)s %(name)s: %(message)s"
 
@@ -98,28 +99,13 @@ ESCAPES_HELP = r"""Names are shown as `ls -b` shows them: a backslash as \\, a c
 as \n, \t, \r, \a, \b, \f, \v or else in octal: ESC as \033, DEL as \177, U+009B as \233.
 --json shows them unchanged, as JSON strings.
 """
-_C_ESCAPES = {"\\": "\\", "\a": "a", "\b": "b", "\t": "t", "\n": "n", "\v": "v", "\f": "f", "\r": "r"}
-_UNSAFE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _UNSAFE_QUOTED = re.compile('[\\\\"\x00-\x1f\x7f-\x9f\ud800-\udfff]')
 _JSON_UNSAFE = re.compile("[\x7f-\x9f]")
 
 
-def _escape_one(match: re.Match[str]) -> str:
-    char = match.group()
-    if char in _C_ESCAPES:
-        return "\\" + _C_ESCAPES[char]
-    code = ord(char)
-    return f"\\{code:03o}" if code < 0x100 else f"\\u{code:04x}"  # a lone surrogate: \udcXX
-
-
-def escape(text: str) -> str:
-    """`text` with control characters (C0, DEL, C1), lone surrogates and backslashes escaped."""
-    return _UNSAFE.sub(_escape_one, text)
-
-
 def quoted(text: str) -> str:
     """`"text"`, escaped as by `escape` and with `\\"` for a double quote (getfattr -d style)."""
-    return '"' + _UNSAFE_QUOTED.sub(lambda m: '\\"' if m.group() == '"' else _escape_one(m), text) + '"'
+    return '"' + _UNSAFE_QUOTED.sub(lambda m: '\\"' if m.group() == '"' else escape_char(m), text) + '"'
 
 
 def to_json(value: object, indent: int | None = None) -> str:
