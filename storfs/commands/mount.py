@@ -9,7 +9,7 @@ from pathlib import Path
 import platformdirs
 
 from storfs import config, mount
-from storfs.commands.common import add_config_argument, add_logging_arguments, setup_logging
+from storfs.commands.common import add_config_argument, add_logging_arguments, private_log_file, setup_logging
 from storfs.errors import ConfigError
 
 NAME = "mount"
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         return 0
     log_file = args.log_file or platformdirs.user_log_path("storfs") / "storfs.log"
+    private_log_file(log_file, own_directory=args.log_file is None)
     child = [sys.executable, "-m", "storfs", "mount", "--foreground", "--log-file", str(log_file)]
     if cfg.path is not None:
         child += ["--config", str(Path(cfg.path).absolute())]
