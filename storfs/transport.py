@@ -254,7 +254,8 @@ def send(
     The request runs on `pool` (one per account, so a hung server holds only its own account's
     threads); retries happen there (urllib3 Retry). However they go, the request ends within
     `settings.deadline` seconds: then its socket is shut down and RemoteTimeout raised. A body
-    (decoded) larger than `max_body_bytes` closes the connection and raises BadResponse.
+    (decoded) larger than `max_body_bytes` closes the connection and raises BadResponse, which
+    (like a malformed page) the caller reports; every other failure is logged here, once.
     `account` (`azure/dev`) and `op` (`list_containers`) label the request in the stats; `what`
     names it in messages and must hold no secret.
     """
@@ -311,8 +312,7 @@ def _send(
         )
         _read_body(response, max_body_bytes, watch)
     except BodyTooLarge as exc:
-        STATS.request(account, op, "too_large")
-        log.warning("%s: body over the %d-byte limit (max_body_bytes): connection closed", what, exc.limit)
+        STATS.request(account, op, "too_large")  # not logged here: the listing reports a BadResponse
         raise BadResponse(
             f"{what}: the response is larger than {exc.limit} bytes (raise `max_body_bytes` in [http])"
         ) from None
@@ -373,7 +373,6 @@ def _failure(
         return RemoteTimeout(f"{what}: the server did not answer in time")
     if isinstance(exc, urllib3.exceptions.DecodeError | requests.exceptions.ContentDecodingError):
         STATS.request(account, op, "undecodable")
-        log.warning("%s: the body does not decode as its Content-Encoding says", what)
         return BadResponse(f"{what}: the response body does not decode ({type(exc).__name__})")
     if not isinstance(exc, requests.RequestException | urllib3.exceptions.HTTPError | OSError):
         raise exc  # a bug, not the network: let it show
