@@ -70,8 +70,8 @@ def body_limit(settings: HttpSettings, page_size: int) -> int:
 
 class Watch:
     """One request's deadline. `expire()` shuts down the socket of every connection the request
-    is using, so a blocked connect-less read (headers or body, however slowly they trickle)
-    returns at once, and marks the request so a retry fails before it is sent."""
+    is using, so a read blocked on it (headers or body, however slowly they trickle) returns at
+    once, and marks the request so that a retry fails before it is sent."""
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline  # time.monotonic() value
@@ -87,7 +87,6 @@ class Watch:
         with self._lock:
             if self.expired or self.remaining() <= 0:
                 raise TimeoutError("the request's deadline has passed")
-            connection.storfs_watch = self  # type: ignore[attr-defined]
             self._connections.append(connection)
 
     def expire(self) -> None:
@@ -113,8 +112,11 @@ def current_watch() -> Watch | None:
 class _Watched:
     """Connection mixin: every request registers with the sending thread's watch."""
 
+    storfs_watch: Watch | None = None
+
     def request(self, *args: Any, **kwargs: Any) -> Any:
         watch = current_watch()
+        self.storfs_watch = watch  # this request's, or none: an earlier request's must not stop it
         if watch is not None:
             watch.enter(self)  # type: ignore[arg-type]
         return super().request(*args, **kwargs)  # type: ignore[misc]

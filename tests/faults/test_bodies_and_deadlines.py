@@ -22,6 +22,7 @@ import pytest
 from storfs.errors import StorfsError
 from storfs.providers.qingstor import QingStorProvider
 from storfs.transport import HttpSettings, body_limit
+from tests.fakes.counting_proxy import CountingProxy
 from tests.faults.conftest import MountFactory
 from tests.faults.hostile_server import BUCKETS, HostileServer, gzip_bomb, gzip_bomb_one_stream
 from tests.faults.tooling import EIO_TEXT, ETIMEDOUT_TEXT, STORFS, LogWatch, register, timed
@@ -153,6 +154,47 @@ def test_a_trickling_answer_ends_at_the_deadline_and_frees_its_threads(
     assert len(server.ended.get(fault, ())) == workers, "the server still trickles to a client"
     assert threading.active_count() <= baseline + workers  # the pool's own threads, idle
     p.pool.shutdown(wait=True)
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    where = tmp_path_factory.mktemp("tls")
+    cert, key = where / "cert.pem", where / "key.pem"
+    result = run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+        ],
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return str(cert), str(key)
+
+
+def test_a_stalled_tls_answer_ends_at_the_deadline(
+    server: HostileServer, self_signed: tuple[str, str]
+) -> None:
+    """Over TLS the read blocks inside OpenSSL; shutting the socket down ends it all the same."""
+    with CountingProxy(server.url, tls=self_signed) as front:
+        register(front)
+        settings = {
+            "access_key_id": "AK",
+            "secret_access_key": "SK",
+            "endpoint": front.url,
+            "page_size": PAGE,
+        }
+        p = QingStorProvider("main", settings, HttpSettings(**{**HTTP.__dict__, "verify_tls": False}))
+        assert names(p) == BUCKETS
+        p.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="storfs-test")
+        server.play("trickle")  # the proxy relays nothing until the whole (trickled) answer is in
+        error, seconds = fetch_error(p)
+        assert error.errno == errno.ETIMEDOUT, error
+        assert seconds < DEADLINE + SLACK
+        server.clear()
+        t0 = time.monotonic()
+        assert names(p) == BUCKETS, "the account's only thread is free again"
+        assert time.monotonic() - t0 < 1.0
+        p.pool.shutdown(wait=True)
 
 
 def test_retry_sleeps_never_outlast_the_deadline(server: HostileServer) -> None:
@@ -308,3 +350,8 @@ def test_urllib3_retry_lines_stay_off_the_terminal(server: HostileServer, tmp_pa
     assert verbose.returncode == 0, verbose.stderr
     retry_lines = [line for line in verbose.stderr.splitlines() if "Retrying" in line]
     assert len(retry_lines) == 2 and all(" INFO " in line for line in retry_lines), verbose.stderr
+    server.play("close")  # doctor retries once
+    before = len(server.requests)
+    doctor = run([*STORFS, "doctor", "--config", str(config)])
+    assert len(server.requests) - before >= 2, "doctor's list call met the broken connection"
+    assert "Retrying" not in doctor.stderr + doctor.stdout, doctor.stderr
