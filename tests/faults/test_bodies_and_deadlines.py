@@ -304,6 +304,14 @@ def test_a_gzip_bomb_through_a_mount_is_eio_with_bounded_memory(
     assert m.alive
 
 
+def test_max_body_bytes_as_a_mount_option(server: HostileServer, mounts: MountFactory) -> None:
+    table = {"access_key_id": "AK", "secret_access_key": "SK", "endpoint": server.url, "page_size": PAGE}
+    m = mounts({"qingstor.main": table, "http": {"retries": 0}}, options=("max_body_bytes=100",))
+    result = timed(["ls", str(listing(m))], timeout=60)
+    assert result.returncode != 0 and EIO_TEXT in result.stderr, result.stderr
+    assert "max_body_bytes" in m.log()
+
+
 def test_a_trickled_body_through_a_mount_times_out_and_the_account_recovers_at_once(
     server: HostileServer, mounts: MountFactory
 ) -> None:
