@@ -42,6 +42,8 @@ BODY_BYTES_BASE = 1024 * 1024
 #: A retried error answer with a body up to this size is read to keep its connection; a larger
 #: (or unsized) one has its connection closed instead.
 DRAIN_MAX = 64 * 1024
+#: How much of an error answer's body is kept for its error code (the rest is not read).
+ERROR_BODY_MAX = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -339,17 +341,28 @@ class BodyTooLarge(Exception):
 
 def _read_body(response: requests.Response, limit: int, watch: Watch) -> None:
     """Read `response`'s body (decoded, at most `limit` bytes) into `response.content`, or close
-    the connection and raise: BodyTooLarge, TimeoutError at the deadline, urllib3's read errors."""
+    the connection and raise: BodyTooLarge, TimeoutError at the deadline, urllib3's read errors.
+
+    An error answer's body only has to say which error: its first ERROR_BODY_MAX bytes are
+    kept (the rest is never read), so its status still decides what the caller sees."""
     raw = response.raw
+    error = not 200 <= response.status_code < 300
+    keep = min(limit, ERROR_BODY_MAX) if error else limit
+    body = bytearray()
+    complete = True
     try:
         length = response.headers.get("Content-Length", "")
-        if not response.headers.get("Content-Encoding") and length.isdigit() and int(length) > limit:
-            raise BodyTooLarge(limit)
-        body = bytearray()
+        sized = not response.headers.get("Content-Encoding") and length.isdigit()
+        if not error and sized and int(length) > limit:
+            raise BodyTooLarge(limit)  # said up front: nothing to read
         for chunk in raw.stream(CHUNK, decode_content=True):
             body += chunk
-            if len(body) > limit:
-                raise BodyTooLarge(limit)
+            if len(body) > keep:
+                if not error:
+                    raise BodyTooLarge(limit)
+                del body[keep:]
+                complete = False
+                break
             if watch.expired or watch.remaining() <= 0:
                 raise TimeoutError("the request's deadline passed while reading its body")
     except BaseException:
@@ -357,7 +370,11 @@ def _read_body(response: requests.Response, limit: int, watch: Watch) -> None:
         raise
     response._content = bytes(body)  # what `.content` returns, as if requests had read it
     response._content_consumed = True  # type: ignore[attr-defined]
-    raw.release_conn()
+    if complete:
+        raw.release_conn()
+    else:
+        raw.close()  # the rest of the error body stays unread: this connection cannot be reused
+        raw.release_conn()
 
 
 def _failure(

@@ -11,6 +11,7 @@ queues faults for the next requests:
 * ``trickle_headers``: the status line and headers one byte every `trickle_interval` seconds.
 * ``retry_after:<value>``: a 503 with that Retry-After header.
 * ``error_code:<json string>``: a 400 whose JSON `code` is that string.
+* ``huge_error``: a 404 with a 600 MB body (a QingStor error object, padded).
 * ``close``: the connection closed without an answer (a client retries that).
 
 `requests` records every request (method, path, time); `ended` records when the server saw a
@@ -194,6 +195,16 @@ class HostileServer:
         elif name == "retry_after":
             body = json.dumps({"code": "service_unavailable", "message": "busy"}).encode()
             handler._answer(503, body, {"Retry-After": arg})  # type: ignore[attr-defined]
+        elif name == "huge_error":
+            handler.send_response(404)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(HUGE))
+            handler.end_headers()
+            head = b'{"code": "bucket_not_exists", "padding": "'
+            wfile.write(head)
+            block = b" " * MIB
+            for _ in range((HUGE - len(head)) // MIB):
+                wfile.write(block)
         elif name == "close":
             handler.close_connection = True
             handler.connection.shutdown(socket.SHUT_RDWR)

@@ -113,6 +113,19 @@ def test_an_oversized_body_is_cut_at_the_cap_with_bounded_memory(
     assert server.ended[fault][0] - server.requests[-2].at < DEADLINE
 
 
+def test_a_huge_error_body_keeps_its_status_meaning(server: HostileServer) -> None:
+    """A 404 with a 600 MB body is still 'no such bucket' (ENOENT), read only as far as needed."""
+    p = provider(server)
+    server.play("huge_error")
+    reset_peak_rss()
+    rss_before = status("VmRSS")
+    error, seconds = fetch_error(p)
+    assert error.errno == errno.ENOENT, error
+    assert seconds < DEADLINE
+    assert status("VmHWM") - rss_before < 24 * 1024
+    assert names(p) == BUCKETS
+
+
 def test_max_body_bytes_sets_the_cap(server: HostileServer) -> None:
     small = provider(server, HttpSettings(**{**HTTP.__dict__, "max_body_bytes": 100}))
     error, _ = fetch_error(small)
