@@ -166,7 +166,13 @@ def test_a_trickling_answer_ends_at_the_deadline_and_frees_its_threads(
         time.sleep(0.05)
     assert len(server.ended.get(fault, ())) == workers, "the server still trickles to a client"
     assert threading.active_count() <= baseline + workers  # the pool's own threads, idle
-    p.pool.shutdown(wait=True)
+    # Idle, not held: the pool stops at once, and the thread count is back to the baseline.
+    stopper = threading.Thread(target=p.pool.shutdown, kwargs={"wait": True})
+    stopper.start()
+    stopper.join(3)
+    assert not stopper.is_alive(), "a pool thread is still held by a request"
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("storfs-test")]
+    assert threading.active_count() <= baseline + 1  # + the server's thread for the kept-alive connection
 
 
 @pytest.fixture(scope="module")
