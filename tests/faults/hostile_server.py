@@ -5,6 +5,7 @@ queues faults for the next requests:
 
 * ``gzip_bomb``: a 200 whose gzip body (about 1 MB) decodes to 1 GiB of zeros.
 * ``gzip_bomb_one_stream``: the same in one gzip member (64 MiB decoded), for the decoder's bound.
+* ``deflate_bomb``: 64 MiB of zeros as one zlib stream, `Content-Encoding: deflate`.
 * ``huge``: a 600 MB body that says so in its Content-Length.
 * ``huge_unsized``: a 600 MB body without Content-Length, ended by closing the connection.
 * ``trickle``: headers at once, then the body one byte every `trickle_interval` seconds.
@@ -26,6 +27,7 @@ import json
 import socket
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
@@ -71,6 +73,13 @@ def gzip_bomb_one_stream() -> bytes:
     if "one" not in _BOMBS:
         _BOMBS["one"] = gzip.compress(bytes(64 * MIB), compresslevel=9, mtime=0)
     return _BOMBS["one"]
+
+
+def deflate_bomb() -> bytes:
+    """One zlib stream that decodes to 64 MiB of zeros."""
+    if "deflate" not in _BOMBS:
+        _BOMBS["deflate"] = zlib.compress(bytes(64 * MIB), 9)
+    return _BOMBS["deflate"]
 
 
 class HostileServer:
@@ -156,11 +165,12 @@ class HostileServer:
     def _play(self, handler: BaseHTTPRequestHandler, fault: str) -> None:
         name, _, arg = fault.partition(":")
         wfile = handler.wfile
-        if name in ("gzip_bomb", "gzip_bomb_one_stream"):
-            body = gzip_bomb() if name == "gzip_bomb" else gzip_bomb_one_stream()
+        if name in ("gzip_bomb", "gzip_bomb_one_stream", "deflate_bomb"):
+            bombs = {"gzip_bomb": gzip_bomb, "gzip_bomb_one_stream": gzip_bomb_one_stream}
+            body = bombs.get(name, deflate_bomb)()
             handler.send_response(200)
             handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Encoding", "gzip")
+            handler.send_header("Content-Encoding", "deflate" if name == "deflate_bomb" else "gzip")
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
             wfile.write(body)

@@ -2,7 +2,8 @@
 body or header, a malformed Retry-After, a forged error code. Each ends as a clear errno within
 the deadline, with bounded memory, one log line, no thread left behind, and the next request
 after the fault works at once. The in-process tests drive a real provider (QingStor GET Service)
-through `Provider.get`; the mount tests drive the same faults through `ls` on a FUSE mount."""
+through `Provider.get`; the mount tests drive the same faults through `ls` on a FUSE mount, the
+last ones for every provider through the fault proxy."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ from storfs.providers.qingstor import QingStorProvider
 from storfs.transport import HttpSettings, body_limit
 from tests.fakes.counting_proxy import CountingProxy
 from tests.faults.conftest import MountFactory
-from tests.faults.hostile_server import BUCKETS, HostileServer, gzip_bomb, gzip_bomb_one_stream
-from tests.faults.tooling import EIO_TEXT, ETIMEDOUT_TEXT, STORFS, LogWatch, register, timed
+from tests.faults.hostile_server import BUCKETS, HostileServer, deflate_bomb, gzip_bomb, gzip_bomb_one_stream
+from tests.faults.tooling import EIO_TEXT, ETIMEDOUT_TEXT, STORFS, Backend, LogWatch, register, timed
 from tests.harness import run, write_config
 
 PAGE = 5
@@ -87,11 +88,13 @@ def transport_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 # -- bodies ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fault", ["gzip_bomb", "gzip_bomb_one_stream", "huge", "huge_unsized"])
+@pytest.mark.parametrize(
+    "fault", ["gzip_bomb", "gzip_bomb_one_stream", "deflate_bomb", "huge", "huge_unsized"]
+)
 def test_an_oversized_body_is_cut_at_the_cap_with_bounded_memory(
     server: HostileServer, caplog: pytest.LogCaptureFixture, fault: str
 ) -> None:
-    gzip_bomb(), gzip_bomb_one_stream()  # built before the peak is measured
+    gzip_bomb(), gzip_bomb_one_stream(), deflate_bomb()  # built before the peak is measured
     p = provider(server)
     assert names(p) == BUCKETS
     cap = body_limit(HTTP, PAGE)
@@ -382,3 +385,41 @@ def test_urllib3_retry_lines_stay_off_the_terminal(server: HostileServer, tmp_pa
     doctor = run([*STORFS, "doctor", "--config", str(config)])
     assert len(server.requests) - before >= 2, "doctor's list call met the broken connection"
     assert "Retrying" not in doctor.stderr + doctor.stdout, doctor.stderr
+
+
+# -- every provider, through the fault proxy ---------------------------------------------------
+
+
+def test_every_provider_refuses_a_gzip_bomb_and_lists_again_after_it(
+    backend: Backend, mounts: MountFactory
+) -> None:
+    bomb = gzip_bomb()
+    m = mounts({f"{backend.provider}.main": backend.table(), "http": {"retries": 1, "backoff": 0.01}})
+    backend.prime(m)
+    pid = str(m.process.pid)
+    peak_before = status("VmHWM", pid)
+    headers = {"Content-Type": backend.content_type, "Content-Encoding": "gzip"}
+    backend.proxy.fail_next(200, times=10, body=bomb, headers=headers)
+    result = timed(["ls", str(backend.listing(m))], timeout=60)
+    assert result.returncode != 0 and EIO_TEXT in result.stderr, result.stderr
+    assert result.seconds < 10
+    growth_kb = status("VmHWM", pid) - peak_before
+    assert growth_kb < 64 * 1024, f"{backend.kind}: peak RSS grew {growth_kb} kB on a 1 GiB gzip bomb"
+    backend.proxy.clear_failures()
+    again = timed(["ls", str(backend.listing(m))], timeout=30)
+    assert again.returncode == 0, again.stderr
+    assert sorted(again.stdout.splitlines()) == backend.names()
+
+
+@pytest.mark.parametrize("value", ["soon-ish", "1.5"])
+def test_every_provider_retries_through_a_malformed_retry_after(
+    backend: Backend, mounts: MountFactory, value: str
+) -> None:
+    m = mounts({f"{backend.provider}.main": backend.table(), "http": {"retries": 3, "backoff": 0.01}})
+    backend.prime(m)
+    backend.proxy.fail_next(503, times=2, headers={"Retry-After": value})
+    result = timed(["ls", str(backend.listing(m))], timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.splitlines()) == backend.names()
+    assert backend.proxy.failures_pending == 0
+    assert result.seconds < 5
