@@ -14,7 +14,7 @@ from storfs.entry import Entry, Page
 from storfs.errors import ConfigError, StorfsError
 from storfs.keys import ListingKey
 from storfs.source import Fetched
-from storfs.transport import HttpSettings, make_session, send
+from storfs.transport import HttpSettings, body_limit, make_session, send
 
 
 class Provider(ABC):
@@ -78,6 +78,8 @@ class Provider(ABC):
         """Send a signed GET through this account's session: a 2xx response or a StorfsError.
 
         `op` labels the request in the stats (`list_containers`); `what` names it in messages.
+        The whole request ends within the `deadline`, and its decoded body holds at most
+        `max_body_bytes` (default: page_size * 4 KiB + 1 MiB).
         """
         return send(
             self.session,
@@ -88,6 +90,7 @@ class Provider(ABC):
             op=op,
             what=what,
             decode_error=self.decode_error,
+            max_body_bytes=body_limit(self.http, self.page_size),
         )
 
     @property

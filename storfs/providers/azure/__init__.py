@@ -22,6 +22,7 @@ from storfs.providers.base import ListingKey, Provider
 from storfs.providers.common import endpoint
 from storfs.source import Fetched
 from storfs.transport import HttpSettings
+from storfs.untrusted import server_text
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ def next_marker_hint(body: bytes) -> str | None:
 def decode_error(response: requests.Response) -> StorfsError:
     """Map an Azure error response to an errno-carrying error (never echoing auth details)."""
     code = response.headers.get("x-ms-error-code") or _error_code(response.content) or "no error code"
-    message = f"HTTP {response.status_code} {code}"
+    message = f"HTTP {response.status_code} {server_text(code)}"
     if response.status_code in (401, 403):
         return AccessDenied(message)
     if response.status_code == 404:

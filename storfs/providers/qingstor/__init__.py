@@ -24,6 +24,7 @@ from storfs.providers.qingstor import parse
 from storfs.providers.qingstor.signer import QSAuth
 from storfs.redact import REDACTOR
 from storfs.transport import HttpSettings
+from storfs.untrusted import server_text
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def decode_error(response: requests.Response) -> StorfsError:
         code = str(json.loads(response.content).get("code") or "")
     except (ValueError, AttributeError, UnicodeDecodeError):
         code = ""
-    message = f"HTTP {response.status_code} {code or 'no error code'}"
+    message = f"HTTP {response.status_code} {server_text(code) or 'no error code'}"
     if code in NOT_FOUND_CODES or (not code and response.status_code == 404):
         return NotFound(message)
     if code in DENIED_CODES or response.status_code in (401, 403):
