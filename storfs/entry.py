@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
+
+NS = 1_000_000_000
 
 
 class Entry:
@@ -14,9 +17,10 @@ class Entry:
     entry instead of a dict. Providers build it with `field_name()` and `share()`, so names and
     repeated values are one object across entries.
     `ref` is provider-private context a child listing needs (for example an upload's object key).
+    Times are integer nanoseconds since 1970 (negative before), exactly as the server wrote them.
     """
 
-    __slots__ = ("ctime", "fields", "is_dir", "mtime", "name", "ref", "size")
+    __slots__ = ("ctime_ns", "fields", "is_dir", "mtime_ns", "name", "ref", "size")
 
     def __init__(
         self,
@@ -24,18 +28,33 @@ class Entry:
         *,
         is_dir: bool,
         size: int = 0,
-        mtime: float = 0.0,
-        ctime: float | None = None,
+        mtime_ns: int = 0,
+        ctime_ns: int | None = None,
         fields: tuple[str, ...] = (),
         ref: tuple[str, ...] = (),
+        mtime: float | None = None,
+        ctime: float | None = None,
     ) -> None:
+        if mtime is not None:  # seconds, for callers that only have a float (prefer the _ns forms)
+            mtime_ns = round(mtime * NS)
+        if ctime is not None:
+            ctime_ns = round(ctime * NS)
         self.name = name
         self.is_dir = is_dir
         self.size = size
-        self.mtime = mtime
-        self.ctime = mtime if ctime is None else ctime
+        self.mtime_ns = mtime_ns
+        self.ctime_ns = mtime_ns if ctime_ns is None else ctime_ns
         self.fields = fields
         self.ref = ref
+
+    @property
+    def mtime(self) -> float:
+        """Seconds since 1970 (approximate: `mtime_ns` is the exact time)."""
+        return self.mtime_ns / NS
+
+    @property
+    def ctime(self) -> float:
+        return self.ctime_ns / NS
 
     def xattrs(self) -> Iterator[tuple[str, str]]:
         """The (name, value) pairs served as extended attributes."""
@@ -86,23 +105,75 @@ def share(value: str) -> str:
     return value
 
 
-_FIELD_NAMES: dict[tuple[str, str], str] = {}
+_FIELD_NAMES: dict[tuple[str, str, bool], str] = {}
 
-
-_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_.\-]")
+_SAFE_IN_NAME = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _NAME_KEY_MAX = 200  # xattr names may have 255 bytes, prefix included
+_HASH_LENGTH = 16
+#: A key that reads as a CamelCase or hyphenated identifier gets the snake_case name the README lists.
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9-]*", re.ASCII)
 
 
-def field_name(provider: str, key: str) -> str:
-    """The xattr name `user.<provider>.<key>`, one shared string per distinct name.
+def escape_key(key: str) -> str:
+    """`a b` -> `a%20b`, `métier` -> `m%C3%A9tier`, `%` -> `%25`: every UTF-8 byte outside
+    `[A-Za-z0-9_.-]` as `%XX`, so distinct keys give distinct names and `unquote` gives the key."""
+    data = key.encode("utf-8", "surrogatepass")
+    if all(byte in _SAFE_IN_NAME for byte in data):
+        return key
+    return "".join(chr(byte) if byte in _SAFE_IN_NAME else f"%{byte:02X}" for byte in data)
 
-    Keys come from servers: anything but letters, digits, `_`, `.` and `-` becomes `_`, so a
-    hostile field name can never break `listxattr` (NUL-separated) or exceed the name limit.
+
+def field_name(provider: str, key: str, *, collided: bool = False) -> str:
+    """The xattr name `user.<provider>.<key>` (key escaped by `escape_key`), one shared string each.
+
+    `collided` marks a key whose usual name an earlier key of the same entry already took: its
+    name is `~` plus the escaped key, which no other key can produce. An escaped key longer than
+    200 bytes is cut and ends in `~` and 16 hex digits of its SHA-256, so it stays unique.
     """
-    name = _FIELD_NAMES.get((provider, key))
+    memo = (provider, key, collided)
+    name = _FIELD_NAMES.get(memo)
     if name is None:
-        safe = _UNSAFE_IN_NAME.sub("_", key)[:_NAME_KEY_MAX] or "_"
-        name = f"user.{provider}.{safe}"
+        suffix = ("~" if collided else "") + escape_key(key)
+        if len(suffix) > _NAME_KEY_MAX:
+            digest = hashlib.sha256(suffix.encode()).hexdigest()[:_HASH_LENGTH]
+            suffix = f"{suffix[: _NAME_KEY_MAX - _HASH_LENGTH - 1]}~{digest}"
+        name = f"user.{provider}.{suffix or '~'}"
         if len(_FIELD_NAMES) < _SHARED_MAX:
-            name = _FIELD_NAMES.setdefault((provider, key), name)
+            name = _FIELD_NAMES.setdefault(memo, name)
     return name
+
+
+class FieldsBuilder:
+    """The flat `fields` tuple of one entry, with unique names however the server spells its keys.
+
+    A key gets its usual name (`nice`, else the key itself); if an earlier key of this entry
+    already has that name (`Last-Modified` and `LastModified`, `A-B` and `a_b`), it gets the
+    collided name (`~` + key). Linear in the number of fields.
+    """
+
+    __slots__ = ("fields", "provider", "taken")
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.fields: list[str] = []
+        self.taken: set[str] = set()
+
+    def add(self, key: str, value: str, nice: str | None = None) -> None:
+        name = field_name(self.provider, nice or key)
+        if name in self.taken:
+            name = field_name(self.provider, key, collided=True)
+            if name in self.taken:
+                return  # the very same key twice (XML allows it): the first one wins
+        self.taken.add(name)
+        self.fields += (name, share(value))
+
+    def has(self, name: str) -> bool:
+        return name in self.taken
+
+    def build(self) -> tuple[str, ...]:
+        return tuple(self.fields)
+
+
+def nice_name(key: str, snake_case: Callable[[str], str]) -> str | None:
+    """The snake_case name of a CamelCase or hyphenated key (`SizeInBytes`); None for other keys."""
+    return (snake_case(key) or None) if _IDENTIFIER.fullmatch(key) else None

@@ -19,6 +19,7 @@ from storfs.commands.common import (
     report,
     to_json,
 )
+from storfs.entry import NS
 from storfs.errors import StorfsError
 from storfs.tree import Node
 from storfs.tree_walk import BRIEF_FIELDS, Item, Session, describe
@@ -116,7 +117,7 @@ def render(item: Item, st: dict[str, Any], args: argparse.Namespace, now: float)
 
 def long_line(st: dict[str, Any], name: str, now: float) -> str:
     """`dr-xr-xr-x 2        0 Oct 26  2016 audio`: `ls -l` without owner and group."""
-    mtime = st["st_mtime"]
+    mtime = st["st_mtime"] // NS
     local = time.localtime(mtime)
     recent = now - SIX_MONTHS < mtime <= now + 3600
     when = time.strftime("%b %e %H:%M" if recent else "%b %e  %Y", local)
