@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import NamedTuple
 
 NS = 1_000_000_000
@@ -143,37 +144,47 @@ def field_name(provider: str, key: str, *, collided: bool = False) -> str:
     return name
 
 
-class FieldsBuilder:
-    """The flat `fields` tuple of one entry, with unique names however the server spells its keys.
+@functools.lru_cache(maxsize=4096)
+def nice_field_name(provider: str, key: str) -> str:
+    """The xattr name of a key whose usual spelling is snake_case: CamelCase or hyphenated keys
+    (`SizeInBytes`, `Last-Modified`) become `size_in_bytes`, `last_modified`; other keys are
+    taken as they are (escaped). Two keys can then meet in one name: see `unique_fields`."""
+    nice = snake_case(key) if _IDENTIFIER.fullmatch(key) else ""
+    return field_name(provider, nice or key)
 
-    A key gets its usual name (`nice`, else the key itself); if an earlier key of this entry
-    already has that name (`Last-Modified` and `LastModified`, `A-B` and `a_b`), it gets the
-    collided name (`~` + key). Linear in the number of fields.
+
+def unique_fields(provider: str, names: list[str], keys: list[str], values: list[str]) -> tuple[str, ...]:
+    """The flat `fields` tuple of one entry: `names[i]` (the xattr name of `keys[i]`) and `values[i]`.
+
+    When an earlier key of the entry already took a name (`Last-Modified` and `LastModified`,
+    `A-B` and `a_b`), the later key gets its collided name (`~` + key), so no value is hidden.
+    Only the same key a third time (XML allows repeats) has no name left and is dropped.
+    Linear in the number of fields.
     """
-
-    __slots__ = ("fields", "provider", "taken")
-
-    def __init__(self, provider: str) -> None:
-        self.provider = provider
-        self.fields: list[str] = []
-        self.taken: set[str] = set()
-
-    def add(self, key: str, value: str, nice: str | None = None) -> None:
-        name = field_name(self.provider, nice or key)
-        if name in self.taken:
-            name = field_name(self.provider, key, collided=True)
-            if name in self.taken:
-                return  # the very same key twice (XML allows it): the first one wins
-        self.taken.add(name)
-        self.fields += (name, share(value))
-
-    def has(self, name: str) -> bool:
-        return name in self.taken
-
-    def build(self) -> tuple[str, ...]:
-        return tuple(self.fields)
+    if len(set(names)) != len(names):
+        taken: set[str] = set()
+        kept_names: list[str] = []
+        kept_values: list[str] = []
+        for name, key, value in zip(names, keys, values, strict=True):
+            if name in taken:
+                name = field_name(provider, key, collided=True)
+                if name in taken:
+                    continue
+            taken.add(name)
+            kept_names.append(name)
+            kept_values.append(value)
+        names, values = kept_names, kept_values
+    fields = [""] * (2 * len(names))
+    fields[::2] = names
+    fields[1::2] = values
+    return tuple(fields)
 
 
-def nice_name(key: str, snake_case: Callable[[str], str]) -> str | None:
-    """The snake_case name of a CamelCase or hyphenated key (`SizeInBytes`); None for other keys."""
-    return (snake_case(key) or None) if _IDENTIFIER.fullmatch(key) else None
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NOT_NAME_CHAR = re.compile(r"[^a-z0-9_]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def snake_case(name: str) -> str:
+    """`Last-Modified` -> `last_modified`, `HasImmutabilityPolicy` -> `has_immutability_policy`."""
+    return _NOT_NAME_CHAR.sub("_", _CAMEL_BOUNDARY.sub("_", name).lower()).strip("_")
