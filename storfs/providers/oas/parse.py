@@ -105,8 +105,10 @@ def _text(value: Any) -> str:
     """A field value as an xattr string: strings trimmed, numbers and literals as JSON wrote them."""
     if isinstance(value, str):
         return value.strip()
-    if isinstance(value, bool | int):
-        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
