@@ -19,7 +19,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: Times storfs shows lie in the years 1 to 9999 (what every tool can print); others do not parse.
 EARLIEST_NS = -62_135_596_800 * NS
 LATEST_NS = 253_402_300_800 * NS - 1
-_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
+    )
+}
 
 #: RFC 1123 (`Wed, 26 Oct 2016 20:39:39 GMT`), the form Azure and OAS send; weekday optional.
 _RFC1123 = re.compile(
@@ -35,7 +40,9 @@ _ISO8601 = re.compile(
 )
 
 
-def epoch_ns(year: int, month: int, day: int, hour: int, minute: int, second: int, nanos: int = 0) -> int | None:
+def epoch_ns(
+    year: int, month: int, day: int, hour: int, minute: int, second: int, nanos: int = 0
+) -> int | None:
     """Nanoseconds since 1970 of a UTC civil time (proleptic Gregorian), None if it is no time."""
     if not (1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)):
         return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,6 +10,7 @@ from storfs.errors import ConfigError
 
 #: The largest size a `struct stat` can hold (a signed 64-bit off_t).
 MAX_SIZE = 2**63 - 1
+
 
 def size_or_zero(value: Any) -> int:
     """A size a server sent, if it is a non-negative integer that fits `st_size`; else 0."""

@@ -135,11 +135,17 @@ CASES: dict[str, tuple[tuple[str, ...], Arm]] = {
         canned(
             {
                 "azure": azure_page(
-                    [], "", containers="<Container><Name>x</Name><Properties><Etag><b/></Etag></Properties></Container>"
+                    [],
+                    "",
+                    containers="<Container><Name>x</Name><Properties><Etag><b/></Etag></Properties></Container>",
                 ),
                 "qingstor": json.dumps({"buckets": [{"name": "x", "created": 1436589957}]}).encode(),
-                "qingstor-uploads": qingstor_uploads([], "", uploads=[{"key": "k", "upload_id": "u", "created": 5}]),
-                "oas": json.dumps({"Marker": "", "VaultList": [{"VaultName": "x", "SizeInBytes": "12 KB"}]}).encode(),
+                "qingstor-uploads": qingstor_uploads(
+                    [], "", uploads=[{"key": "k", "upload_id": "u", "created": 5}]
+                ),
+                "oas": json.dumps(
+                    {"Marker": "", "VaultList": [{"VaultName": "x", "SizeInBytes": "12 KB"}]}
+                ).encode(),
             }
         ),
     ),

@@ -36,7 +36,7 @@ def test_times_agree_on_every_surface(make: MakeBackend, mounts: MountFactory) -
     # readdirplus fills the attributes here...
     listing = run(["ls", "--full-time", str(top)], env=UTC)
     assert listing.returncode == 0, listing.stderr
-    for name, (_, ns, shown) in TIMES.items():
+    for name, (_, _ns, shown) in TIMES.items():
         assert any(line.endswith(f" {shown} +0000 {name}") for line in listing.stdout.splitlines()), (
             name,
             listing.stdout,
@@ -48,14 +48,38 @@ def test_times_agree_on_every_surface(make: MakeBackend, mounts: MountFactory) -
         stat = run(["stat", "-c", "%y|%z|%Y", str(top / name)], env=UTC)
         assert stat.stdout.strip() == f"{shown} +0000|{shown} +0000|{ns // NS}", stat.stdout
 
-    command = [sys.executable, "-m", "storfs", "ls", "--json", "--config", str(m.config), "qingstor/main/buckets"]
+    command = [
+        sys.executable,
+        "-m",
+        "storfs",
+        "ls",
+        "--json",
+        "--config",
+        str(m.config),
+        "qingstor/main/buckets",
+    ]
     result = run(command, env=UTC)
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in map(json.loads, result.stdout.splitlines())}
     for name in TIMES:
         row = rows[name]
-        assert (row["mtime"], row["ctime"], row["mode"], row["type"]) == (JSON_TIMES[name],) * 2 + ("0555", "dir")
-    one = run([sys.executable, "-m", "storfs", "stat", "--json", "--config", str(m.config), "qingstor/main/buckets/frac"], env=UTC)
+        assert (row["mtime"], row["ctime"], row["mode"], row["type"]) == (JSON_TIMES[name],) * 2 + (
+            "0555",
+            "dir",
+        )
+    one = run(
+        [
+            sys.executable,
+            "-m",
+            "storfs",
+            "stat",
+            "--json",
+            "--config",
+            str(m.config),
+            "qingstor/main/buckets/frac",
+        ],
+        env=UTC,
+    )
     assert one.returncode == 0, one.stderr
     described = json.loads(one.stdout)
     assert (described["mtime"], described["ctime"]) == (JSON_TIMES["frac"],) * 2

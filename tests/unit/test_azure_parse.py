@@ -6,9 +6,9 @@ import errno
 
 import pytest
 
+from storfs.entry import snake_case
 from storfs.errors import BadResponse
 from storfs.names import unusable_reason
-from storfs.entry import snake_case
 from storfs.providers.azure.parse import parse_containers
 
 SEED_PAGE = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -87,8 +87,18 @@ def test_empty_next_marker_ends_the_listing() -> None:
         b"<Etag><x/></Etag></Properties></Container></Containers></EnumerationResults>",
     ],
     ids=[
-        "empty", "truncated", "error-body", "no-name", "entities", "utf16-dtd", "utf16le-external-dtd",
-        "two-names", "name-with-elements", "two-next-markers", "two-containers", "marker-with-elements",
+        "empty",
+        "truncated",
+        "error-body",
+        "no-name",
+        "entities",
+        "utf16-dtd",
+        "utf16le-external-dtd",
+        "two-names",
+        "name-with-elements",
+        "two-next-markers",
+        "two-containers",
+        "marker-with-elements",
         "property-with-elements",
     ],
 )

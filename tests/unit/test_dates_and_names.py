@@ -65,7 +65,9 @@ def test_http_date(text: str, ns: int | None) -> None:
 
 
 def test_nanoseconds_reach_the_struct_and_every_surface() -> None:
-    entry = Entry("x", is_dir=False, mtime_ns=parse_iso8601("2016-12-25T16:02:05.678Z") or 0, ctime_ns=-NS // 2)
+    entry = Entry(
+        "x", is_dir=False, mtime_ns=parse_iso8601("2016-12-25T16:02:05.678Z") or 0, ctime_ns=-NS // 2
+    )
     maker = StatMaker(0, 0, 0.0)
     st = SimpleNamespace(
         st_mtimespec=SimpleNamespace(), st_atimespec=SimpleNamespace(), st_ctimespec=SimpleNamespace()
@@ -80,7 +82,22 @@ def test_nanoseconds_reach_the_struct_and_every_surface() -> None:
     assert iso(YEAR_1 * NS) == "0001-01-01T00:00:00Z"
 
 
-KEYS = ["métier", "mètier", "a b", "a_b", "a%20b", "a%b", "%", "", "~", "x" * 300, "x" * 299 + "y", "\ud800", "a\0b", "a/b"]
+KEYS = [
+    "métier",
+    "mètier",
+    "a b",
+    "a_b",
+    "a%20b",
+    "a%b",
+    "%",
+    "",
+    "~",
+    "x" * 300,
+    "x" * 299 + "y",
+    "\ud800",
+    "a\0b",
+    "a/b",
+]
 
 
 def test_field_names_are_unique_reversible_and_fit() -> None:

@@ -36,7 +36,10 @@ def provider(server: QingStorServer) -> QingStorProvider:
 
 
 def buckets(n: int, start: int = 0, **top: Any) -> bytes:
-    items = [{"name": f"b{i:03d}", "location": "pek3a", "created": "2015-07-11T04:45:57Z"} for i in range(start, start + n)]
+    items = [
+        {"name": f"b{i:03d}", "location": "pek3a", "created": "2015-07-11T04:45:57Z"}
+        for i in range(start, start + n)
+    ]
     return json.dumps({"buckets": items, **top}).encode()
 
 
@@ -45,7 +48,9 @@ def uploads(n: int, **top: Any) -> bytes:
     return json.dumps({"uploads": items, **top}).encode()
 
 
-def page_of(server: QingStorServer, provider: QingStorProvider, kind: str, body: bytes, cursor: str | None = None) -> Any:
+def page_of(
+    server: QingStorServer, provider: QingStorProvider, kind: str, body: bytes, cursor: str | None = None
+) -> Any:
     key = {
         "buckets": provider.key("buckets"),
         "uploads": provider.key("uploads", "mybucket", "pek3a"),
@@ -62,7 +67,11 @@ MALFORMED = [
     ("uploads", uploads(5, has_more=None, next_key_marker="k4"), "`has_more`"),
     ("uploads", uploads(5, has_more="false"), "`has_more`"),
     ("uploads", uploads(5, has_more=True, next_key_marker=7), "`next_key_marker`"),
-    ("uploads", uploads(5, has_more=True, next_key_marker="k4", next_upload_id_marker=["u"]), "`next_upload_id_marker`"),
+    (
+        "uploads",
+        uploads(5, has_more=True, next_key_marker="k4", next_upload_id_marker=["u"]),
+        "`next_upload_id_marker`",
+    ),
     ("uploads", uploads(1, has_more=True), "has_more without next_key_marker"),
     # a short page while count says more remain; a count below the page; a count of another type
     ("buckets", buckets(2, count=37), "count says 37"),
@@ -78,7 +87,11 @@ MALFORMED = [
     ("buckets", json.dumps({"buckets": [{"name": "b", "created": 1436589957}]}).encode(), "`created`"),
     ("buckets", json.dumps({"buckets": [{"name": "b", "location": ["pek3a"]}]}).encode(), "`location`"),
     ("buckets", json.dumps({"buckets": [{"name": "b", "url": {}}]}).encode(), "`url`"),
-    ("uploads", json.dumps({"uploads": [{"key": "k", "upload_id": "u", "created": 5}]}).encode(), "`created`"),
+    (
+        "uploads",
+        json.dumps({"uploads": [{"key": "k", "upload_id": "u", "created": 5}]}).encode(),
+        "`created`",
+    ),
     ("parts", json.dumps({"object_parts": [{"part_number": 1, "size": "100"}]}).encode(), "`size`"),
     ("parts", json.dumps({"object_parts": [{"part_number": 1, "size": 1.5}]}).encode(), "`size`"),
     ("parts", json.dumps({"object_parts": [{"part_number": 1, "etag": 5}]}).encode(), "`etag`"),
@@ -95,26 +108,40 @@ def test_a_deviation_is_a_malformed_page(
     assert caught.value.errno == errno.EIO
 
 
-def test_what_the_docs_allow_still_ends_the_listing(server: QingStorServer, provider: QingStorProvider) -> None:
+def test_what_the_docs_allow_still_ends_the_listing(
+    server: QingStorServer, provider: QingStorProvider
+) -> None:
     # count as the page size, or as the total, on the last (short) page
     assert page_of(server, provider, "buckets", buckets(2, count=2), "35").next_cursor is None
     assert page_of(server, provider, "buckets", buckets(2, start=35, count=37), "35").next_cursor is None
     assert page_of(server, provider, "buckets", buckets(0, count=35), "35").next_cursor is None
     assert page_of(server, provider, "buckets", buckets(2)).next_cursor is None  # no count at all
     # has_more false (whatever next_key_marker says), or absent with an empty next_key_marker
-    assert page_of(server, provider, "uploads", uploads(5, has_more=False, next_key_marker="k4")).next_cursor is None
+    assert (
+        page_of(server, provider, "uploads", uploads(5, has_more=False, next_key_marker="k4")).next_cursor
+        is None
+    )
     assert page_of(server, provider, "uploads", uploads(2, next_key_marker="")).next_cursor is None
     assert page_of(server, provider, "uploads", uploads(2)).next_cursor is None
     # null lists (what a Go server writes for an empty slice) and null attribute fields
-    assert page_of(server, provider, "uploads", json.dumps({"uploads": None, "has_more": False}).encode()).entries == []
-    null_fields = json.dumps({"buckets": [{"name": "b", "location": None, "created": None}], "count": 1}).encode()
+    assert (
+        page_of(
+            server, provider, "uploads", json.dumps({"uploads": None, "has_more": False}).encode()
+        ).entries
+        == []
+    )
+    null_fields = json.dumps(
+        {"buckets": [{"name": "b", "location": None, "created": None}], "count": 1}
+    ).encode()
     (bucket,) = page_of(server, provider, "buckets", null_fields).entries
     assert bucket.ref == ("",) and bucket.mtime_ns == 0
     # a full page whose count is the page size goes on by offset
     assert page_of(server, provider, "buckets", buckets(5, count=5)).next_cursor == "5"
 
 
-def test_a_huge_count_reveals_a_bounded_window_at_no_cost(server: QingStorServer, provider: QingStorProvider) -> None:
+def test_a_huge_count_reveals_a_bounded_window_at_no_cost(
+    server: QingStorServer, provider: QingStorProvider
+) -> None:
     """`count` = 10**13 once built a 2.5 GB list in the FUSE thread."""
     tracemalloc.start()
     started = time.monotonic()

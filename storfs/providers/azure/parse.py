@@ -72,10 +72,10 @@ def parse_containers(body: bytes) -> Page:
 
 
 def _container(element: Element) -> Entry | None:
-    names = element.findall("Name")
-    if len(names) != 1:
-        raise BadResponse(f"{WHAT} answered a <Container> with {len(names)} <Name> elements")
-    name = _text(names[0], "Name")
+    found = element.findall("Name")
+    if len(found) != 1:
+        raise BadResponse(f"{WHAT} answered a <Container> with {len(found)} <Name> elements")
+    name = _text(found[0], "Name")
     if not name:
         # Empty: the listing skips it as an unusable name, with its one warning (README "Names").
         return Entry("", is_dir=True)

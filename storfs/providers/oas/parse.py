@@ -49,7 +49,7 @@ def parse_vaults(body: bytes) -> Page:
         what = "no" if vaults is None else f"{_kind(vaults)} as"
         raise BadResponse(f"{WHAT} answered {what} `VaultList`, expected an array")
     marker = root.get("Marker")
-    if not _is_string(marker):
+    if not isinstance(marker, str) or isinstance(marker, _JsonNumber):
         what = "no" if marker is None else f"{_kind(marker)} as"
         raise BadResponse(f"{WHAT} answered {what} `Marker`, expected a string (empty at the end)")
     entries = [_vault(vault, index) for index, vault in enumerate(vaults)]
@@ -65,7 +65,9 @@ def _vault(vault: Any, index: int) -> Entry:
     for key in _STRING_FIELDS:
         value = vault.get(key)
         if value is not None and not _is_string(value):
-            raise BadResponse(f"{WHAT} answered {_kind(value)} as `{key}` in VaultList[{index}], expected a string")
+            raise BadResponse(
+                f"{WHAT} answered {_kind(value)} as `{key}` in VaultList[{index}], expected a string"
+            )
     for key in _INTEGER_FIELDS:
         value = vault.get(key)
         if value is not None and not _is_integer(value):

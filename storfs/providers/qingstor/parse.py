@@ -38,16 +38,16 @@ def items(data: dict[str, Any], field: str, what: str) -> list[dict[str, Any]]:
     return value
 
 
-def paging_field(data: dict[str, Any], field: str, expected: type, what: str) -> Any:
+def paging_field(data: dict[str, Any], field: str, expected: type[Any], what: str) -> Any:
     """A field that decides paging (`count`, `has_more`, a marker): absent is None, and any other
     JSON type than the documented one (null, `"true"` for a bool, a bool for an int) is malformed."""
     if field not in data:
         return None
-    value = data[field]
+    value: Any = data[field]
     if type(value) is not expected:
         name = {int: "an integer", bool: "a boolean", str: "a string"}[expected]
         raise BadResponse(f"{what} answered {kind(value)} as `{field}`, expected {name}")
-    if expected is int and value < 0:
+    if expected is int and int(value) < 0:
         raise BadResponse(f"{what} answered {value} as `{field}`, expected a count")
     return value
 
