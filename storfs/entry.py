@@ -153,31 +153,28 @@ def nice_field_name(provider: str, key: str) -> str:
     return field_name(provider, nice or key)
 
 
-def unique_fields(provider: str, names: list[str], keys: list[str], values: list[str]) -> tuple[str, ...]:
-    """The flat `fields` tuple of one entry: `names[i]` (the xattr name of `keys[i]`) and `values[i]`.
+def unique_fields(provider: str, fields: list[str], keys: list[str]) -> tuple[str, ...]:
+    """The `fields` tuple of one entry from a flat `[name, value, ...]` list, `keys[i]` being the
+    key that named the i-th pair.
 
     When an earlier key of the entry already took a name (`Last-Modified` and `LastModified`,
     `A-B` and `a_b`), the later key gets its collided name (`~` + key), so no value is hidden.
     Only the same key a third time (XML allows repeats) has no name left and is dropped.
     Linear in the number of fields.
     """
-    if len(set(names)) != len(names):
-        taken: set[str] = set()
-        kept_names: list[str] = []
-        kept_values: list[str] = []
-        for name, key, value in zip(names, keys, values, strict=True):
+    names = fields[::2]
+    if len(set(names)) == len(names):
+        return tuple(fields)
+    taken: set[str] = set()
+    kept: list[str] = []
+    for name, key, value in zip(names, keys, fields[1::2], strict=True):
+        if name in taken:
+            name = field_name(provider, key, collided=True)
             if name in taken:
-                name = field_name(provider, key, collided=True)
-                if name in taken:
-                    continue
-            taken.add(name)
-            kept_names.append(name)
-            kept_values.append(value)
-        names, values = kept_names, kept_values
-    fields = [""] * (2 * len(names))
-    fields[::2] = names
-    fields[1::2] = values
-    return tuple(fields)
+                continue
+        taken.add(name)
+        kept += (name, value)
+    return tuple(kept)
 
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")

@@ -79,36 +79,33 @@ def _container(element: Element) -> Entry | None:
     if not name:
         # Empty: the listing skips it as an unusable name, with its one warning (README "Names").
         return Entry("", is_dir=True)
-    names: list[str] = []
+    fields: list[str] = []
     keys: list[str] = []
-    values: list[str] = []
     mtime: int | None = None
     properties = element.find("Properties")
     for prop in properties if properties is not None else ():
         tag = prop.tag
-        value = _text(prop, tag).strip()
+        if len(prop):
+            raise BadResponse(f"{WHAT} answered <{tag}> holding elements, where text is documented")
+        value = (prop.text or "").strip()
         if tag == "Etag":
             value = value.strip('"')
         elif tag in ("Last-Modified", "LastModified") and mtime is None:
             mtime = parse_http_date(value)
-        names.append(nice_field_name(PROVIDER, tag))
+        fields += (nice_field_name(PROVIDER, tag), share(value))
         keys.append(tag)
-        values.append(share(value))
-    if _PUBLIC_ACCESS not in names:
+    if _PUBLIC_ACCESS not in fields[::2]:
         # The service omits PublicAccess for private containers; say so rather than stay silent.
-        names.append(_PUBLIC_ACCESS)
+        fields += (_PUBLIC_ACCESS, "private")
         keys.append("public_access")
-        values.append("private")
     metadata = element.find("Metadata")
     for item in metadata if metadata is not None else ():
         if item.tag == "x-ms-invalid-name":
             continue  # a metadata name the service could not express as XML; no value to show
         key = f"meta.{item.tag}"
-        names.append(field_name(PROVIDER, key))
+        fields += (field_name(PROVIDER, key), share(_text(item, f"Metadata/{item.tag}")))
         keys.append(key)
-        values.append(share(_text(item, f"Metadata/{item.tag}")))
-    fields = unique_fields(PROVIDER, names, keys, values)
-    return Entry(name, is_dir=True, mtime_ns=mtime or 0, fields=fields)
+    return Entry(name, is_dir=True, mtime_ns=mtime or 0, fields=unique_fields(PROVIDER, fields, keys))
 
 
 def _text(element: Element, what: str) -> str:

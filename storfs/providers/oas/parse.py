@@ -74,14 +74,12 @@ def _vault(vault: Any, index: int) -> Entry:
             raise BadResponse(
                 f"{WHAT} answered {_kind(value)} as `{key}` in VaultList[{index}], expected an integer"
             )
-    names: list[str] = []
+    fields: list[str] = []
     keys: list[str] = []
-    values: list[str] = []
     for key, value in vault.items():
         if value is not None:  # null: nothing to show
-            names.append(nice_field_name(PROVIDER, key))
+            fields += (nice_field_name(PROVIDER, key), share(_text(value)))
             keys.append(key)
-            values.append(share(_text(value)))
     created = _date(vault.get("CreationDate"))
     inventoried = _date(vault.get("LastInventoryDate"))
     mtime = inventoried if inventoried is not None else created
@@ -91,7 +89,7 @@ def _vault(vault: Any, index: int) -> Entry:
         size=_size(vault.get("SizeInBytes")),
         mtime_ns=mtime or 0,
         ctime_ns=created,
-        fields=unique_fields(PROVIDER, names, keys, values),
+        fields=unique_fields(PROVIDER, fields, keys),
     )
 
 
