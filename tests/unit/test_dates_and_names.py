@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import calendar
 import os
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from types import SimpleNamespace
 from urllib.parse import unquote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from storfs.attrs import StatMaker
 from storfs.dates import NS, parse_http_date, parse_iso8601
@@ -127,3 +131,23 @@ def test_the_kernel_takes_the_names(tmp_path) -> None:  # type: ignore[no-untype
     for key in KEYS:
         os.setxattr(target, field_name("q", key), b"v")
     assert len([n for n in os.listxattr(target) if n.startswith("user.q.")]) == len(KEYS)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+moments = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(timezone.utc)
+)
+
+
+@given(moments)
+def test_any_moment_round_trips_exactly(moment: datetime) -> None:
+    exact = (moment - EPOCH) // timedelta(microseconds=1) * 1000
+    assert parse_iso8601(moment.isoformat().replace("+00:00", "Z")) == exact
+    assert parse_iso8601(f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z") == exact
+    whole = exact - moment.microsecond * 1000
+    assert (
+        parse_http_date(
+            format_datetime(moment, usegmt=True).replace(f" {moment.year} ", f" {moment.year:04d} ")
+        )
+        == whole
+    )
