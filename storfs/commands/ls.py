@@ -46,7 +46,11 @@ SIX_MONTHS = 182 * 24 * 3600
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="PATH", nargs="?", default="", help="<provider>/<account>/...")
     parser.add_argument("-l", dest="long", action="store_true", help="mode, links, size, mtime and name")
-    parser.add_argument("--json", action="store_true", help="one JSON object per entry per line")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per entry per line: path, name, type, mode, size, mtime, ctime, xattrs",
+    )
     parser.add_argument("-R", dest="recursive", action="store_true", help="every path below PATH")
     add_config_argument(parser)
     add_logging_arguments(parser)
