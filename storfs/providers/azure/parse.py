@@ -92,9 +92,9 @@ def _container(element: Element) -> Entry | None:
             value = value.strip('"')
         elif tag in ("Last-Modified", "LastModified") and mtime is None:
             mtime = parse_http_date(value)
-        fields += (nice_field_name(PROVIDER, tag), share(value))
+        fields += (_PROPERTY_NAMES.get(tag) or _property_name(tag), share(value))
         keys.append(tag)
-    if _PUBLIC_ACCESS not in fields[::2]:
+    if _PUBLIC_ACCESS not in fields:
         # The service omits PublicAccess for private containers; say so rather than stay silent.
         fields += (_PUBLIC_ACCESS, "private")
         keys.append("public_access")
@@ -106,6 +106,16 @@ def _container(element: Element) -> Entry | None:
         fields += (field_name(PROVIDER, key), share(_text(item, f"Metadata/{item.tag}")))
         keys.append(key)
     return Entry(name, is_dir=True, mtime_ns=mtime or 0, fields=unique_fields(PROVIDER, fields, keys))
+
+
+_PROPERTY_NAMES: dict[str, str] = {}
+
+
+def _property_name(tag: str) -> str:
+    name = nice_field_name(PROVIDER, tag)
+    if len(_PROPERTY_NAMES) < 1024:
+        _PROPERTY_NAMES[tag] = name
+    return name
 
 
 def _text(element: Element, what: str) -> str:
