@@ -145,9 +145,4 @@ def test_any_moment_round_trips_exactly(moment: datetime) -> None:
     assert parse_iso8601(moment.isoformat().replace("+00:00", "Z")) == exact
     assert parse_iso8601(f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z") == exact
     whole = exact - moment.microsecond * 1000
-    assert (
-        parse_http_date(
-            format_datetime(moment, usegmt=True).replace(f" {moment.year} ", f" {moment.year:04d} ")
-        )
-        == whole
-    )
+    assert parse_http_date(format_datetime(moment, usegmt=True)) == whole  # the year is 4 digits
