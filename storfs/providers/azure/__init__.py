@@ -9,14 +9,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
-from xml.etree.ElementTree import fromstring
 from xml.sax.saxutils import unescape
 
 import requests
 
 from storfs.entry import Entry, Page
 from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
-from storfs.providers.azure.parse import parse_containers
+from storfs.providers.azure.parse import parse_containers, parse_xml
 from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.common import endpoint
@@ -156,11 +155,9 @@ def decode_error(response: requests.Response) -> StorfsError:
 
 
 def _error_code(body: bytes) -> str | None:
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        return None
     try:
-        return fromstring(body).findtext("Code")
-    except Exception:  # any unparsable body: the status alone still says enough
+        return parse_xml(body).findtext("Code")
+    except Exception:  # any unparsable body (or one with a DTD): the status alone says enough
         return None
 
 

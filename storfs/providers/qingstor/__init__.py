@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://qingstor.com"
 BUCKETS, UPLOADS, PARTS = "buckets", "uploads", "parts"
+#: No listing may take more pages than this (the default `max_pages`), so none is revealed beyond it.
+MAX_REVEALED_PAGES = 10_000
 #: A zone id as it may appear in a host name (`pek3a`, `sh1a`).
 ZONE = re.compile(r"[a-z0-9-]{1,63}")
 
@@ -136,18 +138,25 @@ class QingStorProvider(Provider):
         query = {"limit": self.page_size, "offset": offset}
         data = self._get("list_buckets", self.endpoint, "/", urlencode(query), what, headers)
         buckets = [parse.bucket_entry(item, what) for item in parse.items(data, "buckets", what)]
-        # `count` may be the page or the total, so only a full page means there may be more.
+        count = parse.paging_field(data, "count", int, what)
+        # A short page ends the listing (providers.md 1.4). `count` may be the page or the
+        # account's total, so it can never be below the page, and a short page may not leave
+        # it above the offset reached: either would be a listing that ends before it should.
         full = len(buckets) >= self.page_size
         next_offset = offset + len(buckets)
-        count = data.get("count")
-        lookahead: tuple[str, ...] = ()
-        if isinstance(count, int) and count < len(buckets):
-            log.warning(
-                "%s: count %d contradicts the %d buckets on the page; ignoring it", what, count, len(buckets)
+        if count is not None and count < len(buckets):
+            raise BadResponse(f"{what}: count {count} is less than the {len(buckets)} buckets on the page")
+        if count is not None and not full and count > next_offset:
+            raise BadResponse(
+                f"{what}: a short page of {len(buckets)} buckets at offset {offset}, but count says {count}"
             )
-        if offset == 0 and full and isinstance(count, int) and count > len(buckets):
-            # A count larger than the page can only be the total: the remaining offsets are known.
-            lookahead = tuple(str(o) for o in range(next_offset, count, self.page_size))
+        lookahead: tuple[str, ...] = ()
+        if full and count is not None and count > next_offset:
+            # Then count is the total: the next offsets are known. Reveal a window of them (the
+            # range is bounded before anything is built: a count of 10**13 costs nothing).
+            window = min(self.http.parallel_pages, MAX_REVEALED_PAGES)
+            stop = min(count, next_offset + window * self.page_size)
+            lookahead = tuple(str(o) for o in range(next_offset, stop, self.page_size))
         return Page(buckets, str(next_offset) if full and buckets else None, lookahead)
 
     def _list_uploads(self, bucket: str, location: str, cursor: str | None) -> Page:
@@ -160,10 +169,11 @@ class QingStorProvider(Provider):
         query_text = urlencode(query, quote_via=quote) + "&uploads"
         data = self._get("list_uploads", self.zone_url(location), path, query_text, what)
         uploads = [parse.upload_entry(item, what) for item in parse.items(data, "uploads", what)]
-        next_key = data.get("next_key_marker") or ""
-        next_upload = data.get("next_upload_id_marker") or ""
-        has_more = data.get("has_more")
-        more = bool(next_key) if has_more is None else has_more is True
+        next_key = parse.paging_field(data, "next_key_marker", str, what) or ""
+        next_upload = parse.paging_field(data, "next_upload_id_marker", str, what) or ""
+        has_more = parse.paging_field(data, "has_more", bool, what)
+        # `has_more` decides; without it (the doc page has none), a non-empty next_key_marker.
+        more = bool(next_key) if has_more is None else has_more
         if more and not next_key:
             raise BadResponse(f"{what}: has_more without next_key_marker")
         return Page(uploads, json.dumps([next_key, next_upload]) if more else None)
@@ -177,6 +187,9 @@ class QingStorProvider(Provider):
         path = "/" + quote(bucket, safe="") + "/" + quote(key, safe="/")
         data = self._get("list_parts", self.zone_url(location), path, urlencode(sorted(query.items())), what)
         parts = [parse.part_entry(item, what) for item in parse.items(data, "object_parts", what)]
+        count = parse.paging_field(data, "count", int, what)
+        if count is not None and count < len(parts):
+            raise BadResponse(f"{what}: count {count} is less than the {len(parts)} parts on the page")
         # No next marker is documented: a full page means there may be more after its last part.
         full = len(parts) >= self.page_size
         return Page(parts, str(int(parts[-1].name)) if full and parts else None)
