@@ -40,6 +40,11 @@ def discover_accounts(env: Mapping[str, str], home: Path | None = None) -> list[
         }
         found.append(("oas", table, "environment: " + ", ".join(oas_vars)))
 
+    for name, cls in PROVIDERS.items():  # providers that know their own discovery
+        hook = getattr(cls, "discover", None)
+        if hook is not None:
+            found += [(name, table, source) for table, source in hook(env, home)]
+
     return [
         AccountConfig(
             provider,

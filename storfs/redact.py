@@ -11,6 +11,7 @@ _PATTERNS = (
     re.compile(r"(?i)(\bsig=)[^&\s\"']+"),
     re.compile(r"(?i)(\bauthorization['\"]?\s*[:=]\s*['\"]?)[^'\"\n]+"),
     re.compile(r"(?i)(\b(?:SharedKey|QS|OAS) [^:\s]+:)[A-Za-z0-9+/=]{16,}"),
+    re.compile(r"(?i)(\bSignature=)[0-9a-f]{16,}"),
 )
 MASK = "***"
 #: Inside connection strings and SAS tokens, the parts that are secret by themselves.
