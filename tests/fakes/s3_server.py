@@ -42,7 +42,7 @@ with inner whitespace runs folded to one space, sorted; the payload hash as sent
 
 Paging, where the documentation leaves freedom:
 
-* ListBuckets pages only when ``max-buckets`` or ``continuation-token`` is given (1..10000,
+* ListBuckets filters by ``prefix``; it pages only when ``max-buckets`` or ``continuation-token`` is given (1..10000,
   default 10000 then); the token is opaque (the last name, base64). ``buckets_paging``:
   ``"aws"`` (default), ``"refuse"`` (any paging parameter -> 400 ``InvalidArgument``, an
   S3-compatible store without it), ``"silent"`` (honours ``max-buckets`` but never sends a token:
@@ -352,7 +352,7 @@ class S3Server:
     # -- the four listings ---------------------------------------------------------------------
 
     def _list_buckets(self, params: dict[str, str]) -> bytes:
-        names = sorted(self.buckets)
+        names = sorted(n for n in self.buckets if n.startswith(params.get("prefix", "")))
         paging = {"max-buckets", "continuation-token"} & set(params)
         token = ""
         if paging and self.buckets_paging == "refuse":

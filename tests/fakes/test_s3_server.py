@@ -62,11 +62,15 @@ def test_list_objects_v2_with_delimiter_and_pages(server: S3Server) -> None:
 def test_uploads_page_by_max_uploads_and_parts_by_marker(server: S3Server) -> None:
     c = client(server)
     server.reset_log()
-    pages = list(c.get_paginator("list_multipart_uploads").paginate(Bucket="b-0", PaginationConfig={"PageSize": 2}))
+    pages = list(
+        c.get_paginator("list_multipart_uploads").paginate(Bucket="b-0", PaginationConfig={"PageSize": 2})
+    )
     uploads = [u for p in pages for u in p.get("Uploads", [])]
     assert len(uploads) == 5 and server.count("list_uploads") == 3
     first = uploads[0]
-    parts = c.list_parts(Bucket="b-0", Key=first["Key"], UploadId=first["UploadId"], PartNumberMarker=2, MaxParts=1)
+    parts = c.list_parts(
+        Bucket="b-0", Key=first["Key"], UploadId=first["UploadId"], PartNumberMarker=2, MaxParts=1
+    )
     assert [p["PartNumber"] for p in parts["Parts"]] == [5] and parts["IsTruncated"]
 
 

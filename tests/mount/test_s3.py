@@ -221,7 +221,9 @@ def test_buckets_without_paging_take_one_unpaged_call(mode: str, tmp_path: Path)
         table = {"access_key_id": s3.access_key_id, "secret_access_key": s3.secret, "endpoint": s3.url}
         config = write_config(tmp_path / "c.toml", {"s3.x": {**table, "page_size": 5}})
         with Mount(config, tmp_path / "mnt") as m:
-            assert run(["ls", str(m.path("s3", "x", "buckets"))]).stdout.split() == [f"b-{i:02d}" for i in range(12)]
+            assert run(["ls", str(m.path("s3", "x", "buckets"))]).stdout.split() == [
+                f"b-{i:02d}" for i in range(12)
+            ]
             assert s3.count("list_buckets") == 2  # the paged try, then the one that lists all
             assert "max-buckets" not in dict(s3.requests[-1].query)
 
@@ -241,7 +243,9 @@ def test_a_bucket_region_learnt_from_the_answer_is_followed_once(tmp_path: Path)
             time.sleep(0.6)
             s3.reset_log()
             assert len(os.listdir(far / "uploads")) == 1
-            assert [(r.region, r.status) for r in s3.requests if r.op == "list_uploads"] == [("ap-southeast-2", 200)]
+            assert [(r.region, r.status) for r in s3.requests if r.op == "list_uploads"] == [
+                ("ap-southeast-2", 200)
+            ]
 
 
 # -- moto + boto3: the listings equal the SDK's ---------------------------------------------------
@@ -261,7 +265,9 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MotoServer,
             upload = client.create_multipart_upload(Bucket="gamma", Key=key)
             for n in sorted(rng.sample(range(1, 20), 2 + u)):
                 body = b"p" * (5 * 1024 * 1024 if n % 2 else rng.randint(1, 5000))
-                client.upload_part(Bucket="gamma", Key=key, UploadId=upload["UploadId"], PartNumber=n, Body=body)
+                client.upload_part(
+                    Bucket="gamma", Key=key, UploadId=upload["UploadId"], PartNumber=n, Body=body
+                )
         root = tmp_path_factory.mktemp("moto")
         config = write_config(
             root / "config.toml", {"s3.moto": server.table(page_size=7), "s3.whole": server.table()}

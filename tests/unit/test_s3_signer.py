@@ -92,7 +92,11 @@ def test_published_vectors(url: str, region: str, expected: str) -> None:
 
 def test_the_aws_documentation_canonical_request() -> None:
     url = "https://examplebucket.s3.amazonaws.com/?max-keys=2&prefix=J"
-    headers = {"Host": "examplebucket.s3.amazonaws.com", "x-amz-date": DATE, "x-amz-content-sha256": EMPTY_SHA256}
+    headers = {
+        "Host": "examplebucket.s3.amazonaws.com",
+        "x-amz-date": DATE,
+        "x-amz-content-sha256": EMPTY_SHA256,
+    }
     assert canonical_request("GET", url, headers) == (
         "GET\n/\nmax-keys=2&prefix=J\nhost:examplebucket.s3.amazonaws.com\n"
         f"x-amz-content-sha256:{EMPTY_SHA256}\nx-amz-date:{DATE}\n\n"
@@ -112,7 +116,9 @@ def test_authorization_header_shape_and_added_headers() -> None:
 
 
 @pytest.mark.parametrize("key", AWKWARD_KEYS)
-@pytest.mark.parametrize("origin", ["https://examplebucket.s3.amazonaws.com", "http://127.0.0.1:9000/examplebucket"])
+@pytest.mark.parametrize(
+    "origin", ["https://examplebucket.s3.amazonaws.com", "http://127.0.0.1:9000/examplebucket"]
+)
 def test_keys_sign_like_botocore(origin: str, key: str) -> None:
     url = f"{origin}/{uri_encode(key, keep_slash=True)}?uploadId=abc%2Bdef%3D&max-parts=1000"
     assert ours(url, "eu-west-1").headers["Authorization"] == botocore_authorization(url, "eu-west-1")
@@ -136,7 +142,9 @@ def test_queries_sign_like_botocore(query: str) -> None:
 def test_session_token_signs_like_botocore() -> None:
     url = "https://s3.eu-west-1.amazonaws.com/media?uploads"
     token = "IQoJb3JpZ2luX2VjEXAMPLE/+="
-    assert ours(url, "eu-west-1", token).headers["Authorization"] == botocore_authorization(url, "eu-west-1", token)
+    assert ours(url, "eu-west-1", token).headers["Authorization"] == botocore_authorization(
+        url, "eu-west-1", token
+    )
 
 
 def test_host_drops_only_the_default_port() -> None:
@@ -169,7 +177,9 @@ def test_repr_names_no_secret() -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(
-    key=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), min_size=1, max_size=40),
+    key=st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), min_size=1, max_size=40
+    ),
     prefix=st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),
 )
 def test_any_key_and_prefix_sign_like_botocore(key: str, prefix: str) -> None:

@@ -159,6 +159,9 @@ class S3Provider(Provider):
             return self._lookup_object(bucket, prefix, name)
         if key.kind == BUCKETS:
             page = self._buckets_request({"prefix": name, "max-buckets": "1"}, "lookup_bucket")
+            if any(not entry.name.startswith(name) for entry in page.entries):
+                raise NotImplementedError("this server ignores ListBuckets' prefix")
+            # The name sorts first among those it prefixes: if it exists, it is this one.
             return next((entry for entry in page.entries if entry.name == name), None)
         raise NotImplementedError(f"no cheap lookup in {key.kind}")
 
