@@ -27,7 +27,8 @@ class Node:
 
     - a fixed directory: `entry` None, `children` its names (root, provider, account levels);
     - a listed directory: `listing` set; its children come from that listing;
-    - a listed entry: `entry` set; if it is a directory, `children` are its fixed subdirectories.
+    - a listed entry: `entry` set; if it is a directory, `children` are its fixed subdirectories,
+      or `listing` is the listing it shows itself (a prefix directory).
     """
 
     entry: Entry | None = None
@@ -87,11 +88,16 @@ class Tree:
             entry = self.listing(node.listing).lookup(name)
             if entry is None:
                 raise NotFound(f"no {name!r} in {node.listing.kind}")
-            children = provider.children(node.listing, entry) if entry.is_dir else {}
+            children: dict[str, ListingKey | None] = {}
+            contents = None
+            if entry.is_dir:
+                children.update(provider.children(node.listing, entry))
+                contents = provider.contents(node.listing, entry)
             with self._lock:
-                for child_key in children.values():
-                    self._origins[child_key] = (node.listing, name)
-            return Node(entry=entry, children=dict(children), provider=provider)
+                for child_key in (*children.values(), contents):
+                    if child_key is not None:
+                        self._origins[child_key] = (node.listing, name)
+            return Node(entry=entry, children=children, listing=contents, provider=provider)
         if not node.is_dir:
             raise NotADirectory(f"{name!r}: parent is not a directory")
         if name not in node.children:
@@ -131,6 +137,9 @@ class Tree:
         """The listings inside directory `entry` of listing `parent_key` (remembered as its own)."""
         provider = self._providers[parent_key.provider][parent_key.account]
         keys = list(provider.children(parent_key, entry).values())
+        contents = provider.contents(parent_key, entry)
+        if contents is not None:
+            keys.append(contents)
         with self._lock:
             for key in keys:
                 self._origins[key] = (parent_key, entry.name)

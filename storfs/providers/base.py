@@ -84,6 +84,21 @@ class Provider(ABC):
         """Fixed directories inside a directory entry of listing `key` (none by default)."""
         return {}
 
+    def contents(self, key: ListingKey, entry: Entry) -> ListingKey | None:
+        """The listing a directory entry of listing `key` shows as its own children, if any.
+
+        A blob prefix `a/b/` inside a blobs listing is itself the listing with prefix `a/b/`.
+        """
+        return None
+
+    def lookup(self, key: ListingKey, name: str) -> Entry | None:
+        """The entry `name` of listing `key` from one small request, or None if it is absent.
+
+        Only where the API can answer one name cheaply (a prefix query, a describe call); the
+        entry must be exactly what the listing shows. Raises NotImplementedError otherwise.
+        """
+        raise NotImplementedError
+
     @abstractmethod
     def list_page(self, key: ListingKey, cursor: str | None, *, ahead: bool = False) -> Page:
         """Fetch one page of listing `key`, starting at `cursor` (None: the first page).
