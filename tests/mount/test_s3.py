@@ -260,7 +260,11 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MotoServer,
             client.create_bucket(Bucket=name)
         for i in range(30):
             client.put_object(Bucket="alpha", Key=f"obj-{i:02d}", Body=os.urandom(rng.randint(0, 3000)))
-        client.put_object(Bucket="alpha", Key="nested/deeper/file.txt", Body=b"n")
+        for i in range(60):
+            key = f"tree/{i % 6}/{'deep/' * (i % 3)}leaf-{i:02d}.dat"
+            client.put_object(Bucket="beta-logs", Key=key, Body=b"x" * i)
+        for key in ["marker/", "marker/inside", "both", "both/hidden", "a//b", "a/./c", "a/../d", "sp ace/=50%/ü"]:
+            client.put_object(Bucket="beta-logs", Key=key, Body=b"awkward")
         for u, key in enumerate(["movie.mp4", "dir/sub dir/ü=50%.bin", "a/../b/./c", "movie.mp4"]):
             upload = client.create_multipart_upload(Bucket="gamma", Key=key)
             for n in sorted(rng.sample(range(1, 20), 2 + u)):
@@ -289,19 +293,38 @@ def epoch(value: Any) -> int:
     return int(value.timestamp())
 
 
+def usable(name: str) -> bool:
+    return name not in ("", ".", "..") and len(name.encode()) <= 255
+
+
+def boto_objects(client: Any, bucket: str, prefix: str, base: str, into: dict[str, tuple[str, int, int]]) -> None:
+    """The objects tree as the README's names rules say the mount shows it, from boto3's listings."""
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
+    files: dict[str, tuple[str, int, int]] = {}
+    dirs: list[str] = []
+    for page in pages:
+        for item in page.get("Contents", []):
+            name = item["Key"][len(prefix) :]
+            if name and usable(name):  # the key equal to the prefix is the directory's own marker
+                files[name] = ("f", item["Size"], epoch(item["LastModified"]))
+        dirs += [c["Prefix"][len(prefix) : -1] for c in page.get("CommonPrefixes", [])]
+    for name, row in files.items():
+        into[f"{base}/{name}"] = row
+    for name in dirs:
+        if usable(name) and name not in files:  # an object and a prefix of one name: the object shows
+            into[f"{base}/{name}"] = ("d", 0, 0)
+            boto_objects(client, bucket, f"{prefix}{name}/", f"{base}/{name}", into)
+
+
 def boto_tree(client: Any) -> dict[str, tuple[str, int, int]]:
-    """What the mount must show under buckets/ (objects at the top level only), from boto3."""
+    """What the mount must show under buckets/, from boto3."""
     expected: dict[str, tuple[str, int, int]] = {}
     for bucket in client.list_buckets()["Buckets"]:
         name = bucket["Name"]
         expected[name] = ("d", 0, epoch(bucket["CreationDate"]))
         for fixed in ("objects", "uploads"):
             expected[f"{name}/{fixed}"] = ("d", 0, -1)
-        listed = client.list_objects_v2(Bucket=name, Delimiter="/")
-        for item in listed.get("Contents", []):
-            expected[f"{name}/objects/{item['Key']}"] = ("f", item["Size"], epoch(item["LastModified"]))
-        for common in listed.get("CommonPrefixes", []):
-            expected[f"{name}/objects/{common['Prefix'].rstrip('/')}"] = ("d", 0, 0)
+        boto_objects(client, name, "", f"{name}/objects", expected)
         for upload in client.list_multipart_uploads(Bucket=name).get("Uploads", []):
             base = f"{name}/uploads/{upload['UploadId']}"
             expected[base] = ("d", 0, epoch(upload["Initiated"]))
@@ -317,6 +340,10 @@ def boto_tree(client: Any) -> dict[str, tuple[str, int, int]]:
 def test_find_over_s3_equals_boto3(moto, account: str) -> None:
     server, m = moto
     expected = boto_tree(server.client())
+    assert "beta-logs/objects/tree/2/deep/deep/leaf-02.dat" in expected
+    assert "beta-logs/objects/sp ace/=50%/ü" in expected and "beta-logs/objects/marker/inside" in expected
+    assert "beta-logs/objects/both" in expected and "beta-logs/objects/a" in expected
+    assert len(expected) > 120
     found = walk(m.path("s3", account, "buckets"))
     # Fixed directories carry the mount time, which boto3 cannot know.
     found = {p: (row if expected.get(p, ("", 0, 0))[2] != -1 else (*row[:2], -1)) for p, row in found.items()}
