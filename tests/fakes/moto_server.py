@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any, Self
 
 ACCESS_KEY_ID = "AKIAMOTOEXAMPLE00001"
@@ -41,6 +42,7 @@ class MotoServer:
             stderr=subprocess.DEVNULL,
             text=True,
             env=env,
+            cwd=Path(__file__).resolve().parents[2],
         )
         assert self.process.stdout is not None
         deadline = time.monotonic() + START_TIMEOUT

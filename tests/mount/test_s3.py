@@ -181,6 +181,7 @@ def test_top_level_objects_and_prefixes(mounted: Mount, strict) -> None:
     assert os.getxattr(file, "user.s3.key") == b"file-03.bin"
     assert os.getxattr(file, "user.s3.storage_class") == b"STANDARD"
     assert os.getxattr(objects / "photos", "user.s3.prefix") == b"photos/"
+    assert abs(os.stat(objects / "photos").st_mtime - time.time()) < 3600  # the mount's start
     requests = [r for r in s3.requests if r.op == "list_objects"]
     assert all(dict(r.query)["delimiter"] == "/" and dict(r.query)["list-type"] == "2" for r in requests)
 
@@ -263,7 +264,16 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MotoServer,
         for i in range(60):
             key = f"tree/{i % 6}/{'deep/' * (i % 3)}leaf-{i:02d}.dat"
             client.put_object(Bucket="beta-logs", Key=key, Body=b"x" * i)
-        for key in ["marker/", "marker/inside", "both", "both/hidden", "a//b", "a/./c", "a/../d", "sp ace/=50%/ü"]:
+        for key in [
+            "marker/",
+            "marker/inside",
+            "both",
+            "both/hidden",
+            "a//b",
+            "a/./c",
+            "a/../d",
+            "sp ace/=50%/ü",
+        ]:
             client.put_object(Bucket="beta-logs", Key=key, Body=b"awkward")
         for u, key in enumerate(["movie.mp4", "dir/sub dir/ü=50%.bin", "a/../b/./c", "movie.mp4"]):
             upload = client.create_multipart_upload(Bucket="gamma", Key=key)
@@ -297,7 +307,9 @@ def usable(name: str) -> bool:
     return name not in ("", ".", "..") and len(name.encode()) <= 255
 
 
-def boto_objects(client: Any, bucket: str, prefix: str, base: str, into: dict[str, tuple[str, int, int]]) -> None:
+def boto_objects(
+    client: Any, bucket: str, prefix: str, base: str, into: dict[str, tuple[str, int, int]]
+) -> None:
     """The objects tree as the README's names rules say the mount shows it, from boto3's listings."""
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
     files: dict[str, tuple[str, int, int]] = {}
@@ -312,7 +324,7 @@ def boto_objects(client: Any, bucket: str, prefix: str, base: str, into: dict[st
         into[f"{base}/{name}"] = row
     for name in dirs:
         if usable(name) and name not in files:  # an object and a prefix of one name: the object shows
-            into[f"{base}/{name}"] = ("d", 0, 0)
+            into[f"{base}/{name}"] = ("d", 0, -1)  # the mount's start, like a fixed directory
             boto_objects(client, bucket, f"{prefix}{name}/", f"{base}/{name}", into)
 
 

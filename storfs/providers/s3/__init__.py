@@ -106,6 +106,8 @@ class S3Provider(Provider):
         self._regions: LRUCache[str, str] = LRUCache(maxsize=_REGIONS_KEPT)
         self._lock = threading.Lock()
         self._paged_buckets = True
+        #: The time prefix directories show: S3 keeps none for them, so, like fixed levels, the start.
+        self.started = float(int(clock()))
 
     @classmethod
     def discover(cls, env: Mapping[str, str], home: Path) -> list[tuple[dict[str, Any], str]]:
@@ -226,12 +228,12 @@ class S3Provider(Provider):
         inner = self._objects_request(bucket, f"{prefix}{name}/", query, "lookup_object")
         if not inner.entries and not inner.markers:
             return None
-        return parse.prefix_entry(prefix, f"{prefix}{name}/")
+        return parse.prefix_entry(prefix, f"{prefix}{name}/", self.started)
 
     def _objects_request(self, bucket: str, prefix: str, query: dict[str, str], op: str) -> parse.ObjectsPage:
         what = f"{self.label} ListObjectsV2 {bucket}"
         body = self._bucket_send(op, bucket, "", query, what)
-        return parse.objects(body, prefix, what)
+        return parse.objects(body, prefix, what, self.started)
 
     def _list_uploads(self, bucket: str, cursor: str | None) -> Page:
         what = f"{self.label} ListMultipartUploads {bucket}"

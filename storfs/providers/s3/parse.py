@@ -121,12 +121,12 @@ class ObjectsPage:
     markers: int = 0
 
 
-def objects(body: bytes, prefix: str, what: str) -> ObjectsPage:
+def objects(body: bytes, prefix: str, what: str, dir_mtime: float = 0.0) -> ObjectsPage:
     """One ListObjectsV2 page under `prefix` (delimiter `/`): files and subdirectories by name.
 
     Names are what follows `prefix`; a CommonPrefix `a/b/` under `a/` is the directory `b`, its
-    full prefix kept in `ref`. The key equal to `prefix` (a zero-byte `a/` directory marker) is
-    the directory itself, not an entry in it.
+    full prefix kept in `ref`, its time `dir_mtime` (S3 keeps none for a prefix). The key equal
+    to `prefix` (a zero-byte `a/` directory marker) is the directory itself, not an entry in it.
     """
     root = load_xml(body, "ListBucketResult", what)
     page = ObjectsPage([], None)
@@ -151,7 +151,7 @@ def objects(body: bytes, prefix: str, what: str) -> ObjectsPage:
         full = required(common, "Prefix", what)
         if not full.startswith(prefix) or not full.endswith("/"):
             raise BadResponse(f"{what} answered a common prefix {full[:64]!r} outside {prefix!r}")
-        items.append((full, 0, prefix_entry(prefix, full)))
+        items.append((full, 0, prefix_entry(prefix, full, dir_mtime)))
     # S3's own order (by key, a prefix by its text with the `/`), so where `a` is both an object
     # and a prefix, the object comes first on every page and the directory is the duplicate.
     items.sort(key=lambda item: item[0])
@@ -164,9 +164,9 @@ def objects(body: bytes, prefix: str, what: str) -> ObjectsPage:
     return page
 
 
-def prefix_entry(prefix: str, full: str) -> Entry:
+def prefix_entry(prefix: str, full: str, mtime: float = 0.0) -> Entry:
     """The directory a CommonPrefix `full` is inside the listing of `prefix`."""
-    return Entry(full[len(prefix) : -1], is_dir=True, fields=(_PREFIX, full), ref=(full,))
+    return Entry(full[len(prefix) : -1], is_dir=True, mtime=mtime, fields=(_PREFIX, full), ref=(full,))
 
 
 _PREFIX = field_name(PROVIDER, "prefix")
