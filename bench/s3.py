@@ -43,7 +43,7 @@ class S3Rows:
         label = f"find over 1 bucket, {objects:,} objects in {PREFIXES} prefixes"
         self.peers = {"rclone": rclone_available(), "s3fs": shutil.which("s3fs") is not None}
         self.walls = {p: results.row("9", f"{label}, wall s", "s", p, objects, BACKEND) for p in self.peers}
-        reqs = f"{label}, ListObjectsV2 reqs"
+        reqs = f"{label}, ListObjects reqs"
         self.reqs = {p: results.row("9", reqs, "requests", p, objects, BACKEND) for p in self.peers}
         self.target = results.row("9", reqs, "requests", "target ceil(N/1000)+2", objects, BACKEND)
         self.target.other.add(math.ceil(objects / S3_PAGE) + 2)
@@ -115,15 +115,23 @@ def measure(
     reqs: Measure,
     proxy: CountingProxy,
     what: str,
-    run: Callable[[], tuple[float | None, str | None]],
+    tool: Callable[..., tuple[float | None, str | None]],
+    *args: object,
 ) -> None:
+    """Run `tool(*args)`; record its seconds and its ListBuckets ("/") or ListObjectsV2 requests."""
     proxy.reset()
-    seconds, problem = run()
+    seconds, problem = tool(*args)
     wall.add(seconds, problem)
     if what == "/":
         count = proxy.count("GET", path="/")
-    else:
-        count = sum(1 for r in proxy.requests if any(name == "list-type" for name, _ in r.query))
+    else:  # object listings: GETs of the bucket itself (V2 for storfs; rclone and s3fs use V1)
+        count = sum(
+            1
+            for r in proxy.requests
+            if r.method == "GET"
+            and r.path.rstrip("/") == f"/{WALK_BUCKET}"
+            and "uploads" not in dict(r.query)
+        )
     reqs.add(None if problem else count, problem)
 
 
