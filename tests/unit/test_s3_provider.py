@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from storfs.discovery import discover_accounts
+from storfs.config import discovered_accounts
 from storfs.errors import AccessDenied, BadResponse, ConfigError, NotFound, RemoteError
 from storfs.providers.s3 import S3Provider, parse
 from storfs.providers.s3.credentials import discover, profile_settings
@@ -243,7 +243,7 @@ def test_discover_from_environment(tmp_path: Path) -> None:
         "endpoint": "http://127.0.0.1:9",
     }
     assert source == "environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN"
-    [account] = [a for a in discover_accounts(env, tmp_path) if a.provider == "s3"]
+    [account] = [a for a in discovered_accounts(env, tmp_path)[0] if a.provider == "s3"]
     assert account.account == "default" and account.settings["secret_access_key"] == "s"
 
 
@@ -265,8 +265,16 @@ def test_discover_from_the_aws_cli_files(tmp_path: Path) -> None:
     [(work, _)] = discover({"AWS_PROFILE": "work"}, tmp_path)
     p = S3Provider("default", work, HTTP)
     assert (p.region, p.endpoint, p.addressing_style) == ("eu-west-3", "http://127.0.0.1:4566", "path")
-    assert discover({"AWS_PROFILE": "absent"}, tmp_path) == []
+    with pytest.raises(ConfigError, match="profile 'absent' has no aws_access_key_id"):
+        discover({"AWS_PROFILE": "absent"}, tmp_path)
     assert discover({}, tmp_path / "elsewhere") == []
+
+
+def test_half_an_environment_pair_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="set AWS_SECRET_ACCESS_KEY too"):
+        discover({"AWS_ACCESS_KEY_ID": "AK"}, tmp_path)
+    with pytest.raises(ConfigError, match="set AWS_ACCESS_KEY_ID too"):
+        discover({"AWS_SECRET_ACCESS_KEY": "SK"}, tmp_path)
 
 
 def test_a_table_naming_a_profile_without_keys_is_a_config_error(tmp_path: Path) -> None:

@@ -50,7 +50,8 @@ class S3Provider(Provider):
     )  # fmt: skip
     secret_keys = frozenset({"secret_access_key", "session_token"})
     max_page_size = 1000  # every S3 listing refuses more (max-keys, max-uploads, max-parts)
-    signature_patterns: ClassVar[tuple[str, ...]] = (r"Signature=",)
+    signature_patterns: ClassVar[tuple[str, ...]] = (r"Signature=",)  # SigV4: hex after `Signature=`
+    long_columns: ClassVar[Mapping[str, tuple[str, ...]]] = {UPLOADS: ("user.s3.key",)}
     credential_keys: ClassVar[tuple[str, ...]] = (
         "access_key_id",
         "secret_access_key",
@@ -59,8 +60,8 @@ class S3Provider(Provider):
     )
     endpoint_keys: ClassVar[tuple[str, ...]] = ("endpoint", "region", "addressing_style")
     discovery_help: ClassVar[str] = (
-        "s3/default        from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN, AWS_REGION, "
-        "AWS_ENDPOINT_URL), else the AWS_PROFILE profile of ~/.aws/credentials and ~/.aws/config"
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN, AWS_REGION, AWS_ENDPOINT_URL), "
+        "else the AWS_PROFILE profile of ~/.aws/credentials and ~/.aws/config"
     )
 
     def __init__(
@@ -133,7 +134,7 @@ class S3Provider(Provider):
             return self.key(OBJECTS, key.args[0], entry.ref[0])
         return None
 
-    def list_page(self, key: ListingKey, cursor: str | None, *, ahead: bool = False) -> Page:
+    def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         try:
             if key.kind == BUCKETS:
                 return self._list_buckets(cursor)

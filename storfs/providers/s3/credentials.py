@@ -75,13 +75,17 @@ def discover(env: Mapping[str, str], home: Path) -> list[tuple[dict[str, Any], s
     endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
     if endpoint:
         extra["endpoint"] = endpoint
-    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+    pair = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    if any(env.get(name) for name in pair):
+        for given, missing in (pair, pair[::-1]):
+            if not env.get(missing):
+                raise ConfigError(f"s3/default: {given} is set: set {missing} too")
         table: dict[str, Any] = {
             "access_key_id": env["AWS_ACCESS_KEY_ID"],
             "secret_access_key_env": "AWS_SECRET_ACCESS_KEY",
             **extra,
         }
-        names = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        names = list(pair)
         if env.get("AWS_SESSION_TOKEN"):
             table["session_token_env"] = "AWS_SESSION_TOKEN"
             names.append("AWS_SESSION_TOKEN")
@@ -89,12 +93,16 @@ def discover(env: Mapping[str, str], home: Path) -> list[tuple[dict[str, Any], s
     profile = env.get("AWS_PROFILE") or "default"
     credentials = Path(env.get("AWS_SHARED_CREDENTIALS_FILE") or home / ".aws" / "credentials")
     config = Path(env.get("AWS_CONFIG_FILE") or home / ".aws" / "config")
+    if not credentials.is_file() and not config.is_file():
+        return []
     try:
         found = profile_settings(profile, str(credentials), str(config), "s3/default")
     except ConfigError:
-        return []
+        if env.get("AWS_PROFILE"):  # asked for by name: say it is not there
+            raise
+        return []  # a config file with settings but no default keys: nothing to mount
     if not found.get("secret_access_key"):
-        return []
+        raise ConfigError(f"s3/default: profile {profile!r} has no aws_secret_access_key")
     table = {"profile": profile, "credentials_file": str(credentials), "config_file": str(config), **extra}
     files = ", ".join(str(p) for p in (credentials, config) if p.is_file())
     return [(table, f"file: {files} (profile {profile})")]
