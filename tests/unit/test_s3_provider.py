@@ -402,3 +402,20 @@ def test_a_server_ignoring_the_buckets_prefix_has_no_cheap_lookup(
     monkeypatch.setattr(p, "_buckets_request", lambda query, op: ignoring)
     with pytest.raises(NotImplementedError):
         p.lookup(p.key("buckets"), "b")
+
+
+def test_fetch_page_names_the_next_token_before_parsing(strict: S3Server) -> None:
+    p = provider(strict, page_size=2)
+    key = p.key("objects", "b", "")
+    fetched = p.fetch_page(key, None)
+    assert fetched.hint is not None and fetched.hint == fetched.page().next_cursor
+    names, cursor = [], None
+    while True:
+        page = p.fetch_page(key, cursor).page()
+        names += [e.name for e in page.entries]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert names == ["deep", "file", "name", "name-2", "name.txt", "name", "only", "x"]
+    assert parse.next_token_hint(b"<NextContinuationToken> a&amp;b </NextContinuationToken>") == "a&b"
+    assert parse.next_token_hint(b"<ListBucketResult/>") is None

@@ -27,6 +27,7 @@ from storfs.providers.s3 import credentials, parse
 from storfs.providers.s3.errors import Unsupported, WrongRegion, decode_error
 from storfs.providers.s3.signer import SigV4Auth, uri_encode
 from storfs.redact import REDACTOR
+from storfs.source import Fetched
 from storfs.transport import HttpSettings
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,28 @@ class S3Provider(Provider):
             return self.key(OBJECTS, key.args[0], entry.ref[0])
         return None
 
+    def fetch_page(self, key: ListingKey, cursor: str | None) -> Fetched:
+        """ListObjectsV2 names its NextContinuationToken before the keys: the next request can
+        leave while this page is parsed (the listing checks the hint against the parsed page)."""
+        if key.kind != OBJECTS:
+            return Fetched.ready(self.list_page(key, cursor))
+        bucket, prefix = key.args
+        body = self._not_found_mid_listing(cursor, self._objects_body, bucket, prefix, cursor)
+
+        def parsed() -> Page:
+            page = parse.objects(body, prefix, f"{self.label} ListObjectsV2 {bucket}", self.started)
+            return Page(page.entries, page.next_token)
+
+        return Fetched(parsed, parse.next_token_hint(body))
+
+    def _not_found_mid_listing(self, cursor: str | None, call: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return call(*args)
+        except NotFound as exc:
+            if cursor is not None:  # gone while being listed: the listing cannot be complete
+                raise RemoteError(f"{exc} while listing (page after the first)") from None
+            raise
+
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         try:
             if key.kind == BUCKETS:
@@ -207,13 +230,16 @@ class S3Provider(Provider):
         return page
 
     def _list_objects(self, bucket: str, prefix: str, cursor: str | None) -> Page:
+        page = self.fetch_page(self.key(OBJECTS, bucket, prefix), cursor).page()
+        return Page(page.entries, page.next_cursor)
+
+    def _objects_body(self, bucket: str, prefix: str, cursor: str | None) -> bytes:
         query = {"list-type": "2", "delimiter": "/", "max-keys": str(self.page_size)}
         if prefix:
             query["prefix"] = prefix
         if cursor is not None:
             query["continuation-token"] = cursor
-        page = self._objects_request(bucket, prefix, query, "list_objects")
-        return Page(page.entries, page.next_token)
+        return self._bucket_send("list_objects", bucket, "", query, f"{self.label} ListObjectsV2 {bucket}")
 
     def _lookup_object(self, bucket: str, prefix: str, name: str) -> Entry | None:
         query = {"list-type": "2", "delimiter": "/", "max-keys": "2", "prefix": prefix + name}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element, ParseError, fromstring
+from xml.sax.saxutils import unescape
 
 from storfs.dates import parse_iso8601
 from storfs.entry import Entry, field_name, share
@@ -162,6 +163,16 @@ def objects(body: bytes, prefix: str, what: str, dir_mtime: float = 0.0) -> Obje
         raise BadResponse(f"{what}: IsTruncated without NextContinuationToken")
     page.next_token = token if truncated else None
     return page
+
+
+def next_token_hint(body: bytes) -> str | None:
+    """NextContinuationToken by a byte search (S3 sends it before the keys), checked after the parse."""
+    start = body.find(b"<NextContinuationToken>")
+    end = body.find(b"</NextContinuationToken>", start)
+    if start < 0 or end < 0:
+        return None
+    value = body[start + len(b"<NextContinuationToken>") : end].decode("utf-8", "replace")
+    return unescape(value).strip() or None
 
 
 def prefix_entry(prefix: str, full: str, mtime: float = 0.0) -> Entry:
