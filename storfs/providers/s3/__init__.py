@@ -20,7 +20,7 @@ import requests
 from cachetools import LRUCache
 
 from storfs.entry import Entry, Page
-from storfs.errors import BadResponse, ConfigError, NotFound, RemoteError, StorfsError
+from storfs.errors import BadResponse, ConfigError, NotFound, StorfsError
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.common import endpoint, required_string
 from storfs.providers.s3 import credentials, parse
@@ -141,7 +141,7 @@ class S3Provider(Provider):
         if key.kind != OBJECTS:
             return Fetched.ready(self.list_page(key, cursor))
         bucket, prefix = key.args
-        body = self._not_found_mid_listing(cursor, self._objects_body, bucket, prefix, cursor)
+        body = self._objects_body(bucket, prefix, cursor)
 
         def parsed() -> Page:
             page = parse.objects(body, prefix, f"{self.label} ListObjectsV2 {bucket}", self.started)
@@ -149,31 +149,19 @@ class S3Provider(Provider):
 
         return Fetched(parsed, parse.next_token_hint(body))
 
-    def _not_found_mid_listing(self, cursor: str | None, call: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return call(*args)
-        except NotFound as exc:
-            if cursor is not None:  # gone while being listed: the listing cannot be complete
-                raise RemoteError(f"{exc} while listing (page after the first)") from None
-            raise
-
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
-        try:
-            if key.kind == BUCKETS:
-                return self._list_buckets(cursor)
-            if key.kind == OBJECTS:
-                bucket, prefix = key.args
-                return self._list_objects(bucket, prefix, cursor)
-            if key.kind == UPLOADS:
-                (bucket,) = key.args
-                return self._list_uploads(bucket, cursor)
-            if key.kind == PARTS:
-                bucket, object_key, upload_id = key.args
-                return self._list_parts(bucket, object_key, upload_id, cursor)
-        except NotFound as exc:
-            if cursor is not None:  # gone while being listed: the listing cannot be complete
-                raise RemoteError(f"{exc} while listing (page after the first)") from None
-            raise
+        # A NotFound on a later page is the engine's to turn into EIO (the listing vanished).
+        if key.kind == BUCKETS:
+            return self._list_buckets(cursor)
+        if key.kind == OBJECTS:
+            bucket, prefix = key.args
+            return self._list_objects(bucket, prefix, cursor)
+        if key.kind == UPLOADS:
+            (bucket,) = key.args
+            return self._list_uploads(bucket, cursor)
+        if key.kind == PARTS:
+            bucket, object_key, upload_id = key.args
+            return self._list_parts(bucket, object_key, upload_id, cursor)
         raise NotFound(f"{self.label}: no listing {key.kind!r}")
 
     def lookup(self, key: ListingKey, name: str) -> Entry | None:
