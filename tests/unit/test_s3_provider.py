@@ -417,5 +417,31 @@ def test_fetch_page_names_the_next_token_before_parsing(strict: S3Server) -> Non
         if cursor is None:
             break
     assert names == ["deep", "file", "name", "name-2", "name.txt", "name", "only", "x"]
-    assert parse.next_token_hint(b"<NextContinuationToken> a&amp;b </NextContinuationToken>") == "a&b"
+    truncated = b"<IsTruncated>true</IsTruncated><NextContinuationToken> a&amp;b </NextContinuationToken>"
+    assert parse.next_token_hint(truncated) == "a&b"
     assert parse.next_token_hint(b"<ListBucketResult/>") is None
+
+
+def test_uploads_and_parts_hint_their_next_cursor_only_when_truncated(strict: S3Server) -> None:
+    ids = [strict.add_upload("b", f"k/{i}") for i in range(5)]
+    for n in (1, 2, 3, 7):
+        strict.add_part(ids[0], n, 10)
+    p = provider(strict, page_size=2)
+    uploads = p.key("uploads", "b")
+    seen, cursor = [], None
+    while True:
+        fetched = p.fetch_page(uploads, cursor)
+        page = fetched.page()
+        assert fetched.hint == page.next_cursor
+        seen += [e.name for e in page.entries]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert sorted(seen) == sorted(ids)
+    parts = p.key("parts", "b", "k/0", ids[0])
+    first = p.fetch_page(parts, None)
+    assert first.hint == first.page().next_cursor == "2"
+    last = p.fetch_page(parts, "2")
+    assert [e.name for e in last.page().entries] == ["00003", "00007"] and last.hint is None
+    # AWS sends NextKeyMarker on the last page too: no hint then, or every listing would cost one more.
+    body = b"<ListMultipartUploadsResult><NextKeyMarker>k</NextKeyMarker><IsTruncated>false</IsTruncated>"
+    assert parse.next_uploads_hint(body + b"</ListMultipartUploadsResult>") is None

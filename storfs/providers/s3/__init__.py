@@ -135,33 +135,46 @@ class S3Provider(Provider):
             return self.key(OBJECTS, key.args[0], entry.ref[0])
         return None
 
-    def fetch_page(self, key: ListingKey, cursor: str | None) -> Fetched:
-        """ListObjectsV2 names its NextContinuationToken before the keys: the next request can
-        leave while this page is parsed (the listing checks the hint against the parsed page)."""
-        if key.kind != OBJECTS:
-            return Fetched.ready(self.list_page(key, cursor))
-        bucket, prefix = key.args
-        body = self._objects_body(bucket, prefix, cursor)
-
-        def parsed() -> Page:
-            page = parse.objects(body, prefix, f"{self.label} ListObjectsV2 {bucket}", self.started)
-            return Page(page.entries, page.next_token)
-
-        return Fetched(parsed, parse.next_token_hint(body))
-
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
-        # A NotFound on a later page is the engine's to turn into EIO (the listing vanished).
+        return self.fetch_page(key, cursor).page()
+
+    def fetch_page(self, key: ListingKey, cursor: str | None) -> Fetched:
+        """One page's body, parsed on demand. S3 sends the paging fields before the items, so the
+        next cursor is named before the parse and the next request can leave first (the engine
+        checks the hint against the parsed page). A NotFound on a later page is the engine's to
+        turn into EIO (the listing vanished under its reader)."""
         if key.kind == BUCKETS:
-            return self._list_buckets(cursor)
+            return Fetched.ready(self._list_buckets(cursor))
         if key.kind == OBJECTS:
             bucket, prefix = key.args
-            return self._list_objects(bucket, prefix, cursor)
+            body = self._objects_body(bucket, prefix, cursor)
+            what = f"{self.label} ListObjectsV2 {bucket}"
+
+            def objects() -> Page:
+                page = parse.objects(body, prefix, what, self.started)
+                return Page(page.entries, page.next_token)
+
+            return Fetched(objects, parse.next_token_hint(body))
         if key.kind == UPLOADS:
             (bucket,) = key.args
-            return self._list_uploads(bucket, cursor)
+            what = f"{self.label} ListMultipartUploads {bucket}"
+            body = self._uploads_body(bucket, cursor, what)
+
+            def uploads() -> Page:
+                page = parse.uploads(body, what)
+                return Page(page.entries, json.dumps(page.next_markers) if page.next_markers else None)
+
+            return Fetched(uploads, parse.next_uploads_hint(body))
         if key.kind == PARTS:
             bucket, object_key, upload_id = key.args
-            return self._list_parts(bucket, object_key, upload_id, cursor)
+            what = f"{self.label} ListParts {bucket} upload {upload_id}"
+            body = self._parts_body(bucket, object_key, upload_id, cursor, what)
+
+            def parts() -> Page:
+                page = parse.parts(body, what)
+                return Page(page.entries, page.next_marker)
+
+            return Fetched(parts, parse.next_part_hint(body))
         raise NotFound(f"{self.label}: no listing {key.kind!r}")
 
     def lookup(self, key: ListingKey, name: str) -> Entry | None:
@@ -183,7 +196,7 @@ class S3Provider(Provider):
     def decode_error(response: requests.Response) -> StorfsError:
         return decode_error(response)
 
-    # -- the four listings ---------------------------------------------------------------------
+    # -- requests ------------------------------------------------------------------------------
 
     def _list_buckets(self, cursor: str | None) -> Page:
         query = {"max-buckets": str(self.page_size)} if self._paged_buckets else {}
@@ -217,10 +230,6 @@ class S3Provider(Provider):
                     self._regions[bucket] = region
         return page
 
-    def _list_objects(self, bucket: str, prefix: str, cursor: str | None) -> Page:
-        page = self.fetch_page(self.key(OBJECTS, bucket, prefix), cursor).page()
-        return Page(page.entries, page.next_cursor)
-
     def _objects_body(self, bucket: str, prefix: str, cursor: str | None) -> bytes:
         query = {"list-type": "2", "delimiter": "/", "max-keys": str(self.page_size)}
         if prefix:
@@ -250,27 +259,18 @@ class S3Provider(Provider):
         body = self._bucket_send(op, bucket, "", query, what)
         return parse.objects(body, prefix, what, self.started)
 
-    def _list_uploads(self, bucket: str, cursor: str | None) -> Page:
-        what = f"{self.label} ListMultipartUploads {bucket}"
+    def _uploads_body(self, bucket: str, cursor: str | None, what: str) -> bytes:
         query = {"uploads": "", "max-uploads": str(self.page_size)}
         if cursor is not None:
             key_marker, upload_id_marker = json.loads(cursor)
             query |= {"key-marker": key_marker, "upload-id-marker": upload_id_marker}
-        page = parse.uploads(self._bucket_send("list_uploads", bucket, "", query, what), what)
-        return Page(page.entries, json.dumps(page.next_markers) if page.next_markers else None)
+        return self._bucket_send("list_uploads", bucket, "", query, what)
 
-    def _list_parts(self, bucket: str, key: str, upload_id: str, cursor: str | None) -> Page:
-        page = self._parts_request(bucket, key, upload_id, cursor, self.page_size, "list_parts")
-        return Page(page.entries, page.next_marker)
-
-    def _parts_request(
-        self, bucket: str, key: str, upload_id: str, marker: str | None, size: int, op: str
-    ) -> parse.PartsPage:
-        what = f"{self.label} ListParts {bucket} upload {upload_id}"
-        query = {"uploadId": upload_id, "max-parts": str(size)}
+    def _parts_body(self, bucket: str, key: str, upload_id: str, marker: str | None, what: str) -> bytes:
+        query = {"uploadId": upload_id, "max-parts": str(self.page_size)}
         if marker is not None:
             query["part-number-marker"] = marker
-        return parse.parts(self._bucket_send(op, bucket, key, query, what), what)
+        return self._bucket_send("list_parts", bucket, key, query, what)
 
     # -- addressing, regions, signing ----------------------------------------------------------
 

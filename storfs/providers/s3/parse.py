@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import json
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element, ParseError, fromstring
-from xml.sax.saxutils import unescape
 
 from storfs.dates import parse_iso8601
 from storfs.entry import Entry, field_name, share
@@ -165,14 +166,40 @@ def objects(body: bytes, prefix: str, what: str, dir_mtime: float = 0.0) -> Obje
     return page
 
 
-def next_token_hint(body: bytes) -> str | None:
-    """NextContinuationToken by a byte search (S3 sends it before the keys), checked after the parse."""
-    start = body.find(b"<NextContinuationToken>")
-    end = body.find(b"</NextContinuationToken>", start)
+def _raw(body: bytes, tag: str, limit: int = 8192) -> str | None:
+    """The text of the first `<tag>` within the first `limit` bytes, by a byte search (no parse)."""
+    open_tag, close_tag = f"<{tag}>".encode(), f"</{tag}>".encode()
+    start = body.find(open_tag, 0, limit)
+    end = body.find(close_tag, start)
     if start < 0 or end < 0:
         return None
-    value = body[start + len(b"<NextContinuationToken>") : end].decode("utf-8", "replace")
-    return unescape(value).strip() or None
+    return html.unescape(body[start + len(open_tag) : end].decode("utf-8", "replace"))
+
+
+def _truncated(body: bytes) -> bool:
+    return (_raw(body, "IsTruncated") or "").strip().lower() == "true"
+
+
+# The next page's cursor, seen before the body is parsed (S3 sends paging fields before the
+# items); the engine checks a hint against the parsed page, so a wrong one costs one request.
+
+
+def next_token_hint(body: bytes) -> str | None:
+    """ListObjectsV2's NextContinuationToken."""
+    token = (_raw(body, "NextContinuationToken") or "").strip()
+    return token if token and _truncated(body) else None
+
+
+def next_uploads_hint(body: bytes) -> str | None:
+    """ListMultipartUploads' markers, as the cursor `uploads()` makes of them."""
+    key, upload_id = _raw(body, "NextKeyMarker"), _raw(body, "NextUploadIdMarker")
+    return json.dumps([key, upload_id or ""]) if key and _truncated(body) else None
+
+
+def next_part_hint(body: bytes) -> str | None:
+    """ListParts' NextPartNumberMarker."""
+    marker = (_raw(body, "NextPartNumberMarker") or "").strip()
+    return marker if marker.isdigit() and _truncated(body) else None
 
 
 def prefix_entry(prefix: str, full: str, mtime: float = 0.0) -> Entry:
