@@ -186,6 +186,29 @@ def test_top_level_objects_and_prefixes(mounted: Mount, strict) -> None:
     assert all(dict(r.query)["delimiter"] == "/" and dict(r.query)["list-type"] == "2" for r in requests)
 
 
+def test_find_over_objects_costs_one_listing_per_directory(tmp_path: Path) -> None:
+    with S3Server() as s3:
+        s3.add_bucket("tree")
+        for d in range(6):
+            for f in range(12):
+                s3.add_object("tree", f"d{d}/sub/f{f:02d}", f)
+        table = {"access_key_id": s3.access_key_id, "secret_access_key": s3.secret, "endpoint": s3.url}
+        config = write_config(tmp_path / "c.toml", {"s3.x": {**table, "page_size": 5}})
+        with Mount(config, tmp_path / "mnt") as m:
+            objects = m.path("s3", "x", "buckets", "tree", "objects")
+            found = run(["find", str(objects), "-type", "f", "-printf", "%P %s\n"])
+            assert sorted(found.stdout.splitlines()) == sorted(
+                f"d{d}/sub/f{f:02d} {f}" for d in range(6) for f in range(12)
+            )
+            du = run(["du", "-sb", str(objects)])
+            assert int(du.stdout.split()[0]) == 6 * sum(range(12))
+            listed = [r for r in s3.requests if r.op == "list_objects"]
+            # root (6 prefixes at 5 a page: 2 pages) + 6 dirs (1 page each) + 6 subdirs (12 objects:
+            # 3 pages each); `du` after `find` is served from the cache.
+            assert len(listed) == 2 + 6 + 6 * 3
+            assert all(dict(r.query).get("max-keys") == "5" for r in listed)
+
+
 def test_wrong_secret_is_permission_denied_fast_without_the_secret(mounted: Mount) -> None:
     started = time.monotonic()
     result = run(["ls", str(buckets(mounted, "wrong"))], timeout=30)
