@@ -28,6 +28,7 @@ from bench.measure import (
 )
 from bench.mounts import RcloneMount, StorfsMount, rclone_available, tmpfs_tree
 from bench.report import Measure, Results
+from bench.s3 import s3_bench
 from bench.servers import (
     AZURE_BACKEND,
     AzureAccount,
@@ -455,6 +456,12 @@ def main(argv: list[str] | None = None) -> int:
                 qingstor_bench(results, workdir / "qingstor", 1 if args.quick else args.reps)
             except Exception as exc:
                 results.notes.append(f"QingStor scenario not run: {_reason(exc)}")
+                say(results.notes[-1])
+                status = 1
+            try:
+                s3_bench(results, workdir / "s3", 1 if args.quick else args.reps, say)
+            except Exception as exc:
+                results.notes.append(f"S3 scenarios not run: {_reason(exc)}")
                 say(results.notes[-1])
                 status = 1
         except KeyboardInterrupt:
