@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -14,6 +15,8 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 from storfs.errors import RemoteError, RemoteTimeout, StorfsError
@@ -65,6 +68,44 @@ class ReadOnlySession(requests.Session):
         return super().send(request, **kwargs)
 
 
+#: The callback of the request this thread is sending (see `send(on_sent=...)`).
+_sending = threading.local()
+
+
+def _request_written() -> None:
+    callback = getattr(_sending, "on_sent", None)
+    if callback is not None:
+        callback()
+
+
+class _SignallingHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        _request_written()
+
+
+class _SignallingHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        _request_written()
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _SignallingHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _SignallingHTTPSConnection
+
+
+class SignallingAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections say when a request has been written to the socket."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
 def make_session(settings: HttpSettings) -> ReadOnlySession:
     """A session whose every request retries 429/5xx and connection failures with bounded backoff."""
     retry = BoundedRetry(
@@ -83,7 +124,7 @@ def make_session(settings: HttpSettings) -> ReadOnlySession:
         retry_after_max=settings.retry_after_max,
     )
     session = ReadOnlySession()
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
+    adapter = SignallingAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.verify = settings.verify_tls
@@ -101,15 +142,17 @@ def send(
     op: str,
     what: str,
     decode_error: Callable[[requests.Response], StorfsError],
+    on_sent: Callable[[], None] | None = None,
 ) -> requests.Response:
     """Send a prepared GET; return a 2xx response or raise the StorfsError it maps to.
 
     The request runs on `pool` (one per account, so a hung server holds only its own account's
     threads); retries happen there (urllib3 Retry), and however they go, the caller waits at most
     `settings.deadline` seconds. `account` (`azure/dev`) and `op` (`list_containers`) label the
-    request in the stats; `what` names it in messages and must hold no secret.
+    request in the stats; `what` names it in messages and must hold no secret. `on_sent` is called
+    (in the sending thread) each time the request has been written to a socket (a retry again).
     """
-    future = pool.submit(_send, session, request, settings, account, op, what)
+    future = pool.submit(_send, session, request, settings, account, op, what, on_sent)
     try:
         response = future.result(timeout=settings.deadline)
     except FutureTimeout:
@@ -129,9 +172,11 @@ def _send(
     account: str,
     op: str,
     what: str,
+    on_sent: Callable[[], None] | None = None,
 ) -> requests.Response:
     read_timeout = min(settings.read_timeout, settings.deadline)
     started = time.monotonic()
+    _sending.on_sent = on_sent
     try:
         response = session.send(
             request,
@@ -147,6 +192,8 @@ def _send(
         STATS.request(account, op, "unreachable")
         log.warning("%s: request failed (%s)", what, type(exc).__name__)
         raise RemoteError(f"{what}: cannot reach the server ({type(exc).__name__})") from None
+    finally:
+        _sending.on_sent = None
     retries = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
     STATS.request(account, op, response.status_code, len(retries))
     if log.isEnabledFor(logging.INFO):

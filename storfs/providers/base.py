@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, NamedTuple
 
@@ -52,10 +52,18 @@ class Provider(ABC):
     def decode_error(response: requests.Response) -> StorfsError:
         """The StorfsError an error response means (from its status and the service's code)."""
 
-    def get(self, request: requests.PreparedRequest, *, op: str, what: str) -> requests.Response:
+    def get(
+        self,
+        request: requests.PreparedRequest,
+        *,
+        op: str,
+        what: str,
+        on_sent: Callable[[], None] | None = None,
+    ) -> requests.Response:
         """Send a signed GET through this account's session: a 2xx response or a StorfsError.
 
-        `op` labels the request in the stats (`list_containers`); `what` names it in messages.
+        `op` labels the request in the stats (`list_containers`); `what` names it in messages;
+        `on_sent` is called once the request is on the wire (see `transport.send`).
         """
         return send(
             self.session,
@@ -66,6 +74,7 @@ class Provider(ABC):
             op=op,
             what=what,
             decode_error=self.decode_error,
+            on_sent=on_sent,
         )
 
     @property

@@ -18,6 +18,7 @@ import requests
 
 from storfs.entry import Page
 from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
+from storfs.gc_policy import no_cyclic_gc
 from storfs.providers.azure.parse import parse_containers
 from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Oldest version with every `include` value we may ask for; Azurite 3.35 knows it.
 API_VERSION = "2020-10-02"
+#: The longest a page's parse waits for the next page's request to be written (seconds).
+WIRE_WAIT = 0.25
 
 
 class AzureProvider(Provider):
@@ -72,13 +75,19 @@ class AzureProvider(Provider):
             # next page now, and parse this one while the service prepares it.
             upcoming = next_marker_hint(body)
             if upcoming:
-                self._pipeline.start(upcoming, lambda: self._request(upcoming))
-        page = parse_containers(body)
+                sent = threading.Event()
+                ahead_body = self._pipeline.start(upcoming, lambda: self._request(upcoming, sent.set))
+                # Wait until that request is on the wire: the parse below holds the GIL for tens
+                # of milliseconds in one C call, and the thread that sends it would wait for them.
+                ahead_body.add_done_callback(lambda _done: sent.set())
+                sent.wait(WIRE_WAIT)
+        with no_cyclic_gc():
+            page = parse_containers(body)
         if ahead and page.next_cursor != upcoming:
             self._pipeline.clear()
         return page
 
-    def _request(self, cursor: str | None) -> bytes:
+    def _request(self, cursor: str | None, on_sent: Callable[[], None] | None = None) -> bytes:
         query = [("comp", "list"), ("maxresults", str(self.page_size)), ("include", "metadata")]
         if cursor:
             query.append(("marker", cursor))
@@ -89,7 +98,8 @@ class AzureProvider(Provider):
             auth=self._auth,
         )
         prepared = self.session.prepare_request(request)
-        return self.get(prepared, op="list_containers", what=f"{self.label} List Containers").content
+        what = f"{self.label} List Containers"
+        return self.get(prepared, op="list_containers", what=what, on_sent=on_sent).content
 
     @staticmethod
     def decode_error(response: requests.Response) -> StorfsError:
@@ -105,10 +115,12 @@ class Pipeline:
         self._lock = threading.Lock()
         self._ahead: tuple[str, float, Future[bytes]] | None = None
 
-    def start(self, cursor: str, request: Callable[[], bytes]) -> None:
+    def start(self, cursor: str, request: Callable[[], bytes]) -> Future[bytes]:
+        """Request the page at `cursor` in the background (unless it already is); its body."""
         with self._lock:
             if self._ahead is None or self._ahead[0] != cursor:
                 self._ahead = (cursor, time.monotonic(), _PIPELINE_POOL.submit(request))
+            return self._ahead[2]
 
     def take(self, cursor: str | None) -> bytes | None:
         """The body requested ahead for `cursor` (waiting for it), or None."""
