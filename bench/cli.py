@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bench.measure import (
     concurrent_ls_l,
+    cpu_seconds,
     find_all,
     first_entry,
     first_getdents,
@@ -47,6 +48,7 @@ CONCURRENT_CLIENTS = 8
 RCLONE_REMOTE = "benchaz"
 NO_RCLONE = "n/a (no rclone)"
 COLD_LABEL = "cold ls -l, wall s"
+CPU_LABEL = "cold ls -l, mount daemon CPU s"
 FLOOR_LABEL = "cold ls -l vs floor (requests+ElementTree loop), s"
 AGAINST = "storfs --against"
 
@@ -214,6 +216,8 @@ class AzureBench:
         reqs = self.row("1", "cold ls -l, List Containers reqs", "requests", "rclone")
         floor = self.row("F", FLOOR_LABEL, "s", "floor", paired=True)
         against = self.row("1", COLD_LABEL, "s", AGAINST, paired=True) if self.against else None
+        cpu = self.row("1", CPU_LABEL, "s", "rclone", paired=True)
+        against_cpu = self.row("1", CPU_LABEL, "s", AGAINST, paired=True) if self.against else None
         warm = self.row("2", "warm ls -l, wall s", "s", "rclone")
         warm_tmpfs = self.row("2", "warm ls -l, wall s", "s", "tmpfs")
         warm_reqs = self.row("2", "warm ls -l, List Containers reqs", "requests", "rclone")
@@ -228,9 +232,11 @@ class AzureBench:
         self.pending = [cold.storfs, reqs.storfs, floor.storfs, warm.storfs, warm_tmpfs.storfs]
         self.pending += [warm_reqs.storfs, rss.storfs] + [row.storfs for row in ups.values()]
         self.pending += [against.storfs] if against else []
+        self.pending += [cpu.storfs] + ([against_cpu.storfs] if against_cpu else [])
         with self.storfs_mount() as mount:
             directory = self._listing_dir(mount)
             rss0 = memory(mount.pid).get("VmRSS")
+            cpu0 = cpu_seconds(mount.pid)
             self.proxy.reset()
             # Cold: the first thing after the mount answers is a user's `ls -l` (the stats file
             # is read only afterwards, so nothing has woken the daemon's listing path before).
@@ -238,6 +244,7 @@ class AzureBench:
             if problem:
                 problem += f" (storfs log: {mount.log_tail(300)!r})"
             list_reqs = self.proxy.count_op("list_containers")
+            cpu1 = cpu_seconds(mount.pid)
             hwm = memory(mount.pid).get("VmHWM")
             s2 = read_stats(mount.mountpoint)
             s2b = read_stats(mount.mountpoint)
@@ -249,6 +256,9 @@ class AzureBench:
         floor.storfs.add(seconds, problem)
         if against:
             against.storfs.add(seconds, problem)
+        _cpu(cpu.storfs, cpu0, cpu1, problem)
+        if against_cpu:
+            _cpu(against_cpu.storfs, cpu0, cpu1, problem)
         reqs.storfs.add(None if problem else list_reqs, problem)
         warm.storfs.add(warm_seconds, warm_problem)
         warm_tmpfs.storfs.add(warm_seconds, warm_problem)
@@ -279,11 +289,14 @@ class AzureBench:
         warm = self.row("2", "warm ls -l, wall s", "s", "rclone")
         warm_reqs = self.row("2", "warm ls -l, List Containers reqs", "requests", "rclone")
         rss = self.row("5", "peak RSS growth after ls -l, B/entry", "B/entry", "rclone")
-        self.pending = [cold.other, reqs.other, warm.other, warm_reqs.other, rss.other]
+        cpu = self.row("1", CPU_LABEL, "s", "rclone", paired=True)
+        self.pending = [cold.other, reqs.other, warm.other, warm_reqs.other, rss.other, cpu.other]
         with self.rclone_mount() as mount:
             rss0 = memory(mount.pid).get("VmRSS")
+            cpu0 = cpu_seconds(mount.pid)
             self.proxy.reset()
             seconds, problem = ls_l(mount.mountpoint, n, tool_timeout(n))
+            cpu1 = cpu_seconds(mount.pid)
             list_reqs = self.proxy.count_op("list_containers")
             hwm = memory(mount.pid).get("VmHWM")
             self.proxy.reset()
@@ -294,6 +307,7 @@ class AzureBench:
         warm.other.add(warm_seconds, warm_problem)
         warm_reqs.other.add(None if warm_problem else warm_list_reqs, warm_problem)
         _rss(rss.other, rss0, hwm, n, problem)
+        _cpu(cpu.other, cpu0, cpu1, problem)
         say(
             f"N={n:,} rep {rep + 1}: rclone cold ls -l {_s(seconds, problem)} ({list_reqs} list reqs), "
             f"warm {_s(warm_seconds, warm_problem)} ({warm_list_reqs} reqs)"
@@ -302,10 +316,14 @@ class AzureBench:
     def cold_against(self, rep: int) -> None:
         """A cold `ls -l` of the storfs checkout given by --against (its own fresh mount)."""
         row = self.row("1", COLD_LABEL, "s", AGAINST, paired=True)
-        self.pending = [row.other]
+        cpu = self.row("1", CPU_LABEL, "s", AGAINST, paired=True)
+        self.pending = [row.other, cpu.other]
         with self.storfs_mount(source=self.against) as mount:
+            cpu0 = cpu_seconds(mount.pid)
             seconds, problem = ls_l(self._listing_dir(mount), self.n, tool_timeout(self.n))
+            cpu1 = cpu_seconds(mount.pid)
         row.other.add(seconds, problem)
+        _cpu(cpu.other, cpu0, cpu1, problem)
         say(f"N={self.n:,} rep {rep + 1}: {AGAINST} ({self.against}) cold ls -l {_s(seconds, problem)}")
 
     def floor(self, rep: int) -> None:
@@ -453,6 +471,15 @@ def _rss(measure: Measure, rss0: int | None, hwm: int | None, n: int, problem: s
         measure.add(None, "process gone before /proc/<pid>/status was read")
     else:
         measure.add(max(0, hwm - rss0) / n)
+
+
+def _cpu(measure: Measure, before: float | None, after: float | None, problem: str | None) -> None:
+    if problem:
+        measure.add(None, problem)
+    elif before is None or after is None:
+        measure.add(None, "process gone before /proc/<pid>/stat was read")
+    else:
+        measure.add(after - before)
 
 
 def _s(seconds: float | None, problem: str | None) -> str:

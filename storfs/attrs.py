@@ -51,6 +51,10 @@ class StatMaker:
         st.st_ctimespec.tv_sec = int(ctime)
         st.st_ctimespec.tv_nsec = int((ctime - int(ctime)) * 1e9)
 
+    def filler(self, st: Any) -> StatFiller:
+        """A `fill` for one C `struct stat` reused entry after entry (one readdirplus call)."""
+        return StatFiller(st, self.uid, self.gid)
+
     def _make(self, mode: int, nlink: int, size: int, mtime: float, ctime: float) -> dict[str, Any]:
         return {
             "st_mode": mode,
@@ -64,3 +68,53 @@ class StatMaker:
             "st_mtime": mtime,
             "st_ctime": ctime,
         }
+
+
+class StatFiller:
+    """Fills one C `struct stat` entry after entry, writing only the fields that differ from the
+    previous entry's: the entries of a listing share mode and size, often their times too, and
+    each ctypes field write costs as much as a Python call. `reset()` after anyone else wrote
+    into the struct."""
+
+    __slots__ = ("_ctime", "_gid", "_is_dir", "_mtime", "_size", "_uid", "st")
+
+    def __init__(self, st: Any, uid: int, gid: int) -> None:
+        self.st = st
+        self._uid = uid
+        self._gid = gid
+        self.reset()
+
+    def reset(self) -> None:
+        self._is_dir: bool | None = None
+        self._size: int | None = None
+        self._mtime: float | None = None
+        self._ctime: float | None = None
+
+    def fill(self, entry: Entry) -> None:
+        st = self.st
+        is_dir = entry.is_dir
+        if is_dir is not self._is_dir:
+            if self._is_dir is None:
+                st.st_uid = self._uid
+                st.st_gid = self._gid
+                st.st_blksize = 4096
+            st.st_mode = DIR_MODE if is_dir else FILE_MODE
+            st.st_nlink = 2 if is_dir else 1
+            self._is_dir = is_dir
+        size = entry.size
+        if size != self._size:
+            st.st_size = size
+            st.st_blocks = (size + BLOCK - 1) // BLOCK
+            self._size = size
+        mtime = entry.mtime
+        if mtime != self._mtime:
+            seconds = int(mtime)
+            nanos = int((mtime - seconds) * 1e9)
+            st.st_mtimespec.tv_sec = st.st_atimespec.tv_sec = seconds
+            st.st_mtimespec.tv_nsec = st.st_atimespec.tv_nsec = nanos
+            self._mtime = mtime
+        ctime = entry.ctime
+        if ctime != self._ctime:
+            st.st_ctimespec.tv_sec = int(ctime)
+            st.st_ctimespec.tv_nsec = int((ctime - int(ctime)) * 1e9)
+            self._ctime = ctime
