@@ -78,7 +78,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="also time a cold ls -l of the storfs in DIR (another checkout), alternating with this one",
     )
+    parser.add_argument(
+        "--skip-peers", action="store_true", help="with --only-cold --against: no rclone and floor runs"
+    )
     args = parser.parse_args(argv)
+    if args.skip_peers and not (args.only_cold and args.against):
+        parser.error("--skip-peers needs --only-cold and --against")
     if args.against is not None:
         args.against = args.against.resolve()
         if not (args.against / "storfs" / "__main__.py").is_file():
@@ -116,6 +121,7 @@ class AzureBench:
         *,
         only_cold: bool = False,
         against: Path | None = None,
+        skip_peers: bool = False,
     ) -> None:
         self.results = results
         self.workdir = workdir
@@ -123,6 +129,7 @@ class AzureBench:
         self.reps = reps
         self.only_cold = only_cold
         self.against = against
+        self.skip_peers = skip_peers
         self.account: AzureAccount | None = None
         self.rclone = rclone_available()
         self.storfs_tables: dict[str, dict[str, object]] = {}
@@ -172,7 +179,8 @@ class AzureBench:
             self.floor(-1)  # warm-up, not recorded: Azurite's first pages are slow (JIT)
             # One round per rep: every tool once, in an order that rotates, so each pair of
             # figures of one round saw the same machine (rows 1 and F take pairwise ratios).
-            cold: list[Callable[[int], None]] = [self.cold_storfs, self.cold_rclone, self.floor]
+            cold: list[Callable[[int], None]] = [self.cold_storfs]
+            cold += [] if self.skip_peers else [self.cold_rclone, self.floor]
             if self.against is not None:
                 cold.append(self.cold_against)
             for rep in range(self.reps):
@@ -528,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.reps,
                         only_cold=args.only_cold,
                         against=args.against,
+                        skip_peers=args.skip_peers,
                     )
                     bench.run()
                 except Exception as exc:  # Azurite would not start: the other N still run
