@@ -70,3 +70,39 @@ def test_next_marker_hint() -> None:
     assert next_marker_hint(b"<EnumerationResults><NextMarker/></EnumerationResults>") is None
     assert next_marker_hint(b"<EnumerationResults><NextMarker></NextMarker></EnumerationResults>") is None
     assert next_marker_hint(b"garbage") is None
+
+
+def test_the_next_request_is_on_the_wire_before_a_page_is_parsed(
+    proxy: CountingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's parse holds the GIL for tens of milliseconds in one C call: the request for the
+    next page must have reached the server before it starts, not after it."""
+    import storfs.providers.azure as azure_module
+    from tests.fakes import counting_proxy
+
+    arrived: list[float] = []
+    original_get = counting_proxy._Handler.do_GET
+
+    def do_get(handler: counting_proxy._Handler) -> None:
+        arrived.append(time.monotonic())
+        original_get(handler)
+
+    monkeypatch.setattr(counting_proxy._Handler, "do_GET", do_get)
+    seen_at_parse: list[int] = []
+    parse = azure_module.parse_containers
+
+    def parse_containers(body: bytes):  # type: ignore[no-untyped-def]
+        seen_at_parse.append(len(arrived))
+        return parse(body)
+
+    monkeypatch.setattr(azure_module, "parse_containers", parse_containers)
+    monkeypatch.setattr(azure_module, "WIRE_WAIT", 10.0)  # the mechanism, not the bound, on a busy machine
+    azure = provider(proxy)
+    key = azure.key("containers")
+    cursor = None
+    while True:
+        page = azure.list_page(key, cursor, ahead=True)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen_at_parse == [2, 3, 4, 5, 5]  # page k's parse starts after request k+1 arrived
