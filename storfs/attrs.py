@@ -73,13 +73,29 @@ class StatMaker:
 class StatFiller:
     """Fills one C `struct stat` entry after entry, writing only the fields that differ from the
     previous entry's: the entries of a listing share mode and size, often their times too, and
-    each ctypes field write costs as much as a Python call. `reset()` after anyone else wrote
-    into the struct."""
+    each ctypes field write costs as much as a Python call (the timespec members are looked up
+    once: each lookup would build a new ctypes view). `reset()` after anyone else wrote into
+    the struct."""
 
-    __slots__ = ("_ctime", "_gid", "_is_dir", "_mtime", "_size", "_uid", "st")
+    __slots__ = (
+        "_ats",
+        "_ctime",
+        "_cts",
+        "_gid",
+        "_is_dir",
+        "_mnanos",
+        "_mtime",
+        "_mts",
+        "_size",
+        "_uid",
+        "st",
+    )
 
     def __init__(self, st: Any, uid: int, gid: int) -> None:
         self.st = st
+        self._mts = st.st_mtimespec
+        self._ats = st.st_atimespec
+        self._cts = st.st_ctimespec
         self._uid = uid
         self._gid = gid
         self.reset()
@@ -88,12 +104,13 @@ class StatFiller:
         self._is_dir: bool | None = None
         self._size: int | None = None
         self._mtime: float | None = None
+        self._mnanos: int | None = None
         self._ctime: float | None = None
 
     def fill(self, entry: Entry) -> None:
-        st = self.st
         is_dir = entry.is_dir
         if is_dir is not self._is_dir:
+            st = self.st
             if self._is_dir is None:
                 st.st_uid = self._uid
                 st.st_gid = self._gid
@@ -103,18 +120,20 @@ class StatFiller:
             self._is_dir = is_dir
         size = entry.size
         if size != self._size:
-            st.st_size = size
-            st.st_blocks = (size + BLOCK - 1) // BLOCK
+            self.st.st_size = size
+            self.st.st_blocks = (size + BLOCK - 1) // BLOCK
             self._size = size
         mtime = entry.mtime
         if mtime != self._mtime:
             seconds = int(mtime)
+            self._mts.tv_sec = self._ats.tv_sec = seconds
             nanos = int((mtime - seconds) * 1e9)
-            st.st_mtimespec.tv_sec = st.st_atimespec.tv_sec = seconds
-            st.st_mtimespec.tv_nsec = st.st_atimespec.tv_nsec = nanos
+            if nanos != self._mnanos:
+                self._mts.tv_nsec = self._ats.tv_nsec = nanos
+                self._mnanos = nanos
             self._mtime = mtime
         ctime = entry.ctime
         if ctime != self._ctime:
-            st.st_ctimespec.tv_sec = int(ctime)
-            st.st_ctimespec.tv_nsec = int((ctime - int(ctime)) * 1e9)
+            self._cts.tv_sec = int(ctime)
+            self._cts.tv_nsec = int((ctime - int(ctime)) * 1e9)
             self._ctime = ctime
