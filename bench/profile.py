@@ -28,7 +28,7 @@ from bench.mounts import StorfsMount
 from bench.servers import AzureAccount
 from tests.fakes import counting_proxy
 
-_FRAME_LINE = re.compile(r":\d+\)$")
+_FRAME = re.compile(r"(?P<function>.*) \((?P<path>.*?)(?::\d+)?\)$")
 
 
 def _timed_proxy() -> list[tuple[float, float]]:
@@ -45,6 +45,14 @@ def _timed_proxy() -> list[tuple[float, float]]:
     return spans
 
 
+def _frame_name(frame: str) -> str:
+    """`parse_containers (parse.py)` from py-spy's `parse_containers (/x/y/parse.py:27)`."""
+    match = _FRAME.match(frame)
+    if match is None:
+        return frame
+    return f"{match['function']} ({match['path'].rsplit('/', 1)[-1]})"
+
+
 def summarise(raw_files: list[Path], top: int = 30) -> str:
     """Inclusive GIL samples per function over py-spy `--format raw` files."""
     inclusive: collections.Counter[str] = collections.Counter()
@@ -56,7 +64,7 @@ def summarise(raw_files: list[Path], top: int = 30) -> str:
                 continue
             count = int(count_text)
             total += count
-            frames = {_FRAME_LINE.sub(")", frame.split("/")[-1]) for frame in stack.split(";")[1:]}
+            frames = {_frame_name(frame) for frame in stack.split(";")[1:]}
             for frame in frames:
                 inclusive[frame] += count
     lines = [f"{total} GIL samples over {len(raw_files)} run(s); inclusive per function:"]
