@@ -15,11 +15,12 @@ import requests
 
 from storfs.entry import Entry, Page
 from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
+from storfs.gc_policy import no_cyclic_gc
 from storfs.providers.azure.parse import parse_containers, parse_xml
 from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.common import endpoint
-from storfs.source import Fetched
+from storfs.source import Fetched, OnSent
 from storfs.transport import HttpSettings
 from storfs.untrusted import server_text
 
@@ -89,11 +90,11 @@ class AzureProvider(Provider):
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         return self.fetch_page(key, cursor).page()
 
-    def fetch_page(self, key: ListingKey, cursor: str | None) -> Fetched:
-        body = self._request(cursor)
+    def fetch_page(self, key: ListingKey, cursor: str | None, on_sent: OnSent = None) -> Fetched:
+        body = self._request(cursor, on_sent=on_sent)
         # NextMarker sits at the end of the body: name it before parsing, so the next request can
         # leave while this page is parsed (the listing checks it against the parsed page).
-        return Fetched(lambda: parse_containers(body), next_marker_hint(body))
+        return Fetched(lambda: _parse(body), next_marker_hint(body))
 
     def lookup(self, key: ListingKey, name: str) -> Entry | None:
         """One container by name: List Containers with `prefix=name&maxresults=1` (names sort
@@ -112,7 +113,12 @@ class AzureProvider(Provider):
         raise NotImplementedError  # no answer in a few small pages: read the listing instead
 
     def _request(
-        self, cursor: str | None, *, prefix: str | None = None, page_size: int | None = None
+        self,
+        cursor: str | None,
+        *,
+        prefix: str | None = None,
+        page_size: int | None = None,
+        on_sent: OnSent = None,
     ) -> bytes:
         query = [("comp", "list"), ("maxresults", str(page_size or self.page_size)), ("include", "metadata")]
         if prefix is not None:
@@ -126,11 +132,17 @@ class AzureProvider(Provider):
             auth=self._auth,
         )
         prepared = self.session.prepare_request(request)
-        return self.get(prepared, op="list_containers", what=f"{self.label} List Containers").content
+        what = f"{self.label} List Containers"
+        return self.get(prepared, op="list_containers", what=what, on_sent=on_sent).content
 
     @staticmethod
     def decode_error(response: requests.Response) -> StorfsError:
         return decode_error(response)
+
+
+def _parse(body: bytes) -> Page:
+    with no_cyclic_gc():  # a page's many objects form no cycles: scanning them frees nothing
+        return parse_containers(body)
 
 
 def next_marker_hint(body: bytes) -> str | None:

@@ -27,7 +27,7 @@ from storfs.providers.s3 import credentials, parse
 from storfs.providers.s3.errors import Unsupported, WrongRegion, decode_error
 from storfs.providers.s3.signer import SigV4Auth, uri_encode
 from storfs.redact import REDACTOR
-from storfs.source import Fetched
+from storfs.source import Fetched, OnSent
 from storfs.transport import HttpSettings
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class S3Provider(Provider):
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         return self.fetch_page(key, cursor).page()
 
-    def fetch_page(self, key: ListingKey, cursor: str | None) -> Fetched:
+    def fetch_page(self, key: ListingKey, cursor: str | None, on_sent: OnSent = None) -> Fetched:
         """One page's body, parsed on demand. S3 sends the paging fields before the items, so the
         next cursor is named before the parse and the next request can leave first (the engine
         checks the hint against the parsed page). A NotFound on a later page is the engine's to
