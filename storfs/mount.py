@@ -23,6 +23,7 @@ from storfs.control import Control, json_file
 from storfs.control_socket import PUBLISHED, ControlServer
 from storfs.errors import ConfigError
 from storfs.prefetch import SiblingPrefetcher
+from storfs.shared import from_config as shared_pages
 from storfs.stats import STATS
 from storfs.tree import Tree
 
@@ -87,6 +88,12 @@ def serve(
         window=config.http.parallel_pages,
     )
     tree = Tree(providers, cache)
+    # Shared listing cache (storfs/shared): pages through Redis; refresh and SIGHUP drop them too.
+    shared = shared_pages(config, STATS)
+    if shared is not None:
+        shared.attach(providers, cache, tree.origin)
+        if shared.ping():
+            log.info("sharing listing pages through %s", shared.where)
     control_server = ControlServer(lambda request: _control(tree, request))
     stats = json_file(lambda: STATS.snapshot(entries_cached=cache.entries))
     control = Control({"stats": stats, PUBLISHED: control_server.published})

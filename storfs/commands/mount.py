@@ -11,6 +11,8 @@ import platformdirs
 from storfs import config, mount
 from storfs.commands.common import add_config_argument, add_logging_arguments, setup_logging
 from storfs.errors import ConfigError
+from storfs.shared import from_config as shared_pages
+from storfs.stats import Stats
 
 NAME = "mount"
 HELP = "mount the configured accounts"
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = config.with_overrides(config.load(config_path or args.config), overrides)
         mountpoint = mount.check_mountpoint(args.mountpoint)
         cfg.providers()  # fail on bad credentials here, before anything is mounted
+        shared_pages(cfg, Stats())  # and on a bad [cache] shared setting
     except ConfigError as exc:
         print(f"storfs: {exc}", file=sys.stderr)
         return 2

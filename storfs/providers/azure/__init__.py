@@ -21,7 +21,7 @@ from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, Stor
 from storfs.providers.azure.parse import parse_containers
 from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
-from storfs.providers.common import endpoint
+from storfs.providers.common import credential_fingerprint, endpoint
 from storfs.transport import HttpSettings
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class AzureProvider(Provider):
         url = options.get("endpoint") or default
         self.root_url = endpoint(url, where, "endpoint", default, allow_path=True) + "/"
         self._auth: requests.auth.AuthBase
+        self._credential = str(options.get("key") or options.get("sas") or "")
         if options.get("key"):
             self._auth = SharedKeyAuth(self.storage_account, _account_key(options["key"], where))
         elif options.get("sas"):
@@ -62,6 +63,10 @@ class AzureProvider(Provider):
 
     def top_level(self) -> dict[str, ListingKey]:
         return {"containers": self.key("containers")}
+
+    def cache_identity(self) -> str:
+        fingerprint = credential_fingerprint(self._credential)
+        return f"azure {self.root_url} {self.storage_account} {fingerprint}"
 
     def list_page(self, key: ListingKey, cursor: str | None, *, ahead: bool = False) -> Page:
         if cursor is None:

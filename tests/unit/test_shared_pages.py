@@ -1,0 +1,291 @@
+"""The shared page cache against a real redis-server: sharing, locks, outages, garbage, drop; the codec."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from storfs.entry import Entry, Page
+from storfs.providers.base import ListingKey
+from storfs.shared import codec, pages
+from storfs.shared.pages import SharedPages, connect
+from storfs.stats import Stats
+from tests.fakes.redis_server import RedisServer
+
+
+class FakeProvider:
+    """Just what SharedPages uses of a provider, plus a count of pages fetched."""
+
+    name = "azure"
+
+    def __init__(self, account: str = "dev", identity: str = "azure http://x acct secret-fp", page_size: int = 2):
+        self.account = account
+        self.label = f"azure/{account}"
+        self.page_size = page_size
+        self.identity = identity
+        self.fetched: list[str | None] = []
+        self.delay = 0.0
+        self.lock = threading.Lock()
+
+    def cache_identity(self) -> str:
+        return self.identity
+
+    def key(self, kind: str, *args: str) -> ListingKey:
+        return ListingKey(self.name, self.account, kind, args)
+
+    def fetch(self, cursor: str | None, streaming: bool) -> Page:
+        with self.lock:
+            self.fetched.append(cursor)
+        time.sleep(self.delay)
+        start = int(cursor or 0)
+        entries = [sample_entry(f"c{i:03d}") for i in range(start, min(start + 2, 5))]
+        return Page(entries, str(start + 2) if start + 2 < 5 else None)
+
+
+def sample_entry(name: str) -> Entry:
+    fields = ("user.azure.etag", f"0x{len(name)}", "user.azure.lease_state", "available")
+    return Entry(name, is_dir=True, mtime=1_700_000_000.5, ctime=1_600_000_000, fields=fields, ref=(name, "x"))
+
+
+def same(a: Page, b: Page) -> bool:
+    def flat(page: Page) -> list[tuple[object, ...]]:
+        return [tuple(getattr(e, s) for s in Entry.__slots__) for e in page.entries]
+
+    return flat(a) == flat(b) and a.next_cursor == b.next_cursor and a.lookahead == b.lookahead
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with RedisServer() as s:
+        yield s
+
+
+@pytest.fixture
+def fresh(server: RedisServer) -> RedisServer:
+    if server._proc is None:
+        server.start()
+    redis.Redis.from_url(server.url).flushall()
+    return server
+
+
+def mount(server: RedisServer, ttl: float = 60) -> SharedPages:
+    return connect(server.url, password_env="", env={}, ttl=ttl, deadline=10, stats=Stats())
+
+
+# -- codec ------------------------------------------------------------------------------------
+
+
+def test_codec_round_trips_every_slot_exactly() -> None:
+    page = Page([sample_entry("a"), Entry("b\udcff", is_dir=False, size=2**62, mtime=0)], "next", ("x", "y"))
+    blob = codec.encode(page, b"k", "key")
+    back = codec.decode(blob, b"k", "key")
+    assert same(back, page)
+    assert type(back.entries[1].mtime) is int  # kept exactly as the provider gave it
+    assert codec.SCHEMA.split(",") == [f"{s}:{k}" for s, k in codec.SLOTS]
+    assert [s for s, _ in codec.SLOTS] == list(Entry.__slots__)
+
+
+def forged(doc: object, key: bytes = b"k", redis_key: str = "key") -> bytes:
+    body = zlib.compress(json.dumps(doc).encode())
+    return codec.MAGIC + codec._mac(key, redis_key, body) + body
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"",
+        b"junk" * 20,
+        codec.encode(Page([], None), b"other", "key"),  # another credential wrote it
+        codec.encode(Page([], None), b"k", "another key"),  # moved from another page
+        forged([codec.FORMAT, "name:s", [], [], None, []]),  # another entry layout
+        forged([codec.FORMAT + 1, codec.SCHEMA, [], [], None, []]),
+        forged([codec.FORMAT, codec.SCHEMA, [], [], None, [], "extra"]),
+        forged([codec.FORMAT, codec.SCHEMA, [], [[None, [], True, 0.0, "n", [], 0, 1]], None, []]),
+        forged([codec.FORMAT, codec.SCHEMA, [], [[None, [], True, 0.0, "n", [], "0"]], None, []]),
+        forged([codec.FORMAT, codec.SCHEMA, [], [[None, [], 1, 0.0, "n", [], 0]], None, []]),
+        forged([codec.FORMAT, codec.SCHEMA, ["v"], [[None, [1], True, 0.0, "n", [], 0]], None, []]),
+        forged([codec.FORMAT, codec.SCHEMA, [], [[None, [], True, 0.0, "n", [], True]], None, []]),
+        forged([codec.FORMAT, codec.SCHEMA, [], [], 5, []]),
+    ],
+)
+def test_codec_rejects_anything_it_did_not_write(blob: bytes) -> None:
+    with pytest.raises(codec.Rejected):
+        codec.decode(blob, b"k", "key")
+
+
+def test_codec_rejects_a_page_that_inflates_past_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    blob = codec.encode(Page([sample_entry(f"e{i}") for i in range(200)], None), b"k", "key")
+    monkeypatch.setattr(codec, "MAX_PAGE_BYTES", 1000)
+    with pytest.raises(codec.Rejected):
+        codec.decode(blob, b"k", "key")
+
+
+def test_codec_refuses_values_of_another_type() -> None:
+    with pytest.raises(codec.Unsupported):
+        codec.encode(Page([Entry("a", is_dir=True, size="3")], None), b"k", "key")  # type: ignore[arg-type]
+
+
+# -- sharing ----------------------------------------------------------------------------------
+
+
+def test_a_second_mount_reads_every_page_from_redis(fresh: RedisServer) -> None:
+    first, second = mount(fresh), mount(fresh)
+    p1, p2 = FakeProvider(), FakeProvider(account="other-name")  # same identity, another local name
+    key1, key2 = p1.key("containers"), p2.key("containers")
+    fetch1, fetch2 = first.wrap(key1, p1, p1.fetch), second.wrap(key2, p2, p2.fetch)  # type: ignore[arg-type]
+    pages1 = [fetch1(c, True) for c in (None, "2", "4")]
+    pages2 = [fetch2(c, True) for c in (None, "2", "4")]
+    assert p1.fetched == [None, "2", "4"] and p2.fetched == []
+    assert all(same(a, b) for a, b in zip(pages1, pages2, strict=True))
+    assert second.stats.cache["shared_hits"] == 3 and first.stats.cache["shared_misses"] == 3
+
+
+def test_another_credential_or_page_size_shares_nothing(fresh: RedisServer) -> None:
+    shared = mount(fresh)
+    mine, wrong, bigger = FakeProvider(), FakeProvider(identity="azure http://x acct WRONG"), FakeProvider(page_size=3)
+    for provider in (mine, wrong, bigger):
+        shared.wrap(provider.key("containers"), provider, provider.fetch)(None, False)  # type: ignore[arg-type]
+    assert mine.fetched == wrong.fetched == bigger.fetched == [None]
+
+
+def test_concurrent_mounts_fetch_each_page_once(fresh: RedisServer) -> None:
+    mounts = [mount(fresh) for _ in range(3)]
+    providers = [FakeProvider() for _ in mounts]
+    for p in providers:
+        p.delay = 0.3
+    results: list[Page] = []
+    errors: list[BaseException] = []
+
+    def read(shared: SharedPages, provider: FakeProvider) -> None:
+        try:
+            results.append(shared.wrap(provider.key("containers"), provider, provider.fetch)(None, True))  # type: ignore[arg-type]
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read, args=(m, p)) for m in mounts for p in providers for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert not errors
+    assert len(results) == 18 and all(same(r, results[0]) for r in results)
+    assert sum(len(p.fetched) for p in providers) == 1
+    assert sum(m.stats.cache["shared_waits"] for m in mounts) >= 1
+
+
+def test_a_dead_holders_lock_expires_and_a_waiter_takes_over(fresh: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    shared, provider = mount(fresh), FakeProvider()
+    place = pages._Place(shared._account(provider), provider.key("containers"), provider.page_size)  # type: ignore[arg-type]
+    shared.client.set(place.lock(None), "someone who died", px=400)
+    started = time.monotonic()
+    page = shared.wrap(provider.key("containers"), provider, provider.fetch)(None, False)  # type: ignore[arg-type]
+    assert 0.3 < time.monotonic() - started < 5
+    assert provider.fetched == [None] and len(page.entries) == 2
+
+
+def test_a_live_holder_keeps_its_lock_past_the_lease(fresh: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pages, "LEASE", 0.6)
+    holder, waiter = mount(fresh), mount(fresh)
+    slow, other = FakeProvider(), FakeProvider()
+    slow.delay = 1.5  # longer than two leases
+    thread = threading.Thread(target=holder.wrap(slow.key("containers"), slow, slow.fetch), args=(None, False))  # type: ignore[arg-type]
+    thread.start()
+    time.sleep(0.2)
+    page = waiter.wrap(other.key("containers"), other, other.fetch)(None, False)  # type: ignore[arg-type]
+    thread.join(10)
+    assert slow.fetched == [None] and other.fetched == [] and len(page.entries) == 2
+
+
+def test_garbage_in_redis_is_discarded_and_refetched(fresh: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    shared, provider = mount(fresh), FakeProvider()
+    place = pages._Place(shared._account(provider), provider.key("containers"), provider.page_size)  # type: ignore[arg-type]
+    shared.client.set(place.page(None), b"\x00garbage")
+    fetch = shared.wrap(provider.key("containers"), provider, provider.fetch)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING):
+        page = fetch(None, False)
+    assert provider.fetched == [None] and len(page.entries) == 2
+    assert shared.stats.cache["shared_rejected"] >= 1
+    assert "discarded a shared page" in caplog.text
+    assert same(fetch(None, False), page) and provider.fetched == [None]  # overwritten with the good page
+
+
+def test_an_outage_is_one_warning_then_sharing_resumes(
+    fresh: RedisServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(pages, "RETRY_AFTER", 0.2)
+    shared, provider = mount(fresh), FakeProvider()
+    fetch = shared.wrap(provider.key("containers"), provider, provider.fetch)  # type: ignore[arg-type]
+    fresh.stop()
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            assert len(fetch(None, False).entries) == 2
+            time.sleep(0.25)
+    assert provider.fetched == [None] * 3
+    assert caplog.text.count("unavailable") == 1
+    assert shared.stats.cache["shared_outages"] == 1 and shared.stats.cache["shared_bypassed"] == 3
+    fresh.start()
+    time.sleep(0.25)
+    with caplog.at_level(logging.WARNING):
+        fetch(None, False)  # stored again
+        fetch(None, False)  # and read back
+    assert provider.fetched == [None] * 4
+    assert "sharing resumes" in caplog.text and shared.stats.cache["shared_hits"] == 1
+
+
+def test_an_unreachable_redis_costs_little(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A port nobody listens on: refused at once; every call stays within the short timeouts.
+    shared = connect("redis://127.0.0.1:1/0", password_env="", env={}, ttl=60, deadline=10, stats=Stats())
+    provider = FakeProvider()
+    started = time.monotonic()
+    for cursor in (None, "2", "4"):
+        shared.wrap(provider.key("containers"), provider, provider.fetch)(cursor, False)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 2 * pages.CONNECT_TIMEOUT + 1
+    assert provider.fetched == [None, "2", "4"]
+
+
+def test_pages_expire_with_the_listing_ttl(fresh: RedisServer) -> None:
+    shared, provider = mount(fresh, ttl=0.3), FakeProvider()
+    fetch = shared.wrap(provider.key("containers"), provider, provider.fetch)  # type: ignore[arg-type]
+    fetch(None, False)
+    fetch(None, False)
+    time.sleep(0.5)
+    fetch(None, False)
+    assert provider.fetched == [None, None]
+
+
+def test_drop_removes_a_listing_and_what_is_below_it_even_unseen_here(fresh: RedisServer) -> None:
+    writer, dropper = mount(fresh), mount(fresh)
+    provider = FakeProvider()
+    buckets = provider.key("buckets")
+    uploads = provider.key("uploads", "b1")
+    parts = provider.key("parts", "b1", "k", "u1")
+    elsewhere = provider.key("uploads", "b2")
+    origins = {uploads: (buckets, "b1"), parts: (uploads, "u1"), elsewhere: (buckets, "b2")}
+    writer.origin = origins.get
+    for key in (buckets, uploads, parts, elsewhere):
+        writer.wrap(key, provider, provider.fetch)(None, False)  # type: ignore[arg-type]
+    dropper._account(provider)  # type: ignore[arg-type]
+    # The dropping mount knows only that `uploads b1` is the root; the parts below came from Redis.
+    assert dropper.drop(lambda key: key == uploads) == 2
+    provider.fetched.clear()
+    for key in (buckets, uploads, parts, elsewhere):
+        dropper.wrap(key, provider, provider.fetch)(None, False)  # type: ignore[arg-type]
+    assert provider.fetched == [None, None]  # uploads b1 and its parts, nothing else
+    assert dropper.drop(lambda key: True) == 4
+
+
+def test_a_password_from_the_environment(tmp_path) -> None:
+    with RedisServer(password="s3cret-pass") as protected:
+        url = f"redis://127.0.0.1:{protected.port}/0"
+        shared = connect(url, password_env="PW", env={"PW": "s3cret-pass"}, ttl=60, deadline=10, stats=Stats())
+        assert shared.ping()
+        no_password = connect(url, password_env="", env={}, ttl=60, deadline=10, stats=Stats())
+        assert not no_password.ping()
+        assert "s3cret-pass" not in shared.where
