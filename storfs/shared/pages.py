@@ -14,6 +14,7 @@ so a page written by anyone without the credential is rejected.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -51,7 +52,8 @@ _MAC_LABEL = b"storfs shared page signing v1"
 # Delete or extend a lock only while it still holds our token (another mount may own it by now).
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 _EXTEND = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 )
 
 OriginOf = Callable[[ListingKey], "tuple[ListingKey, str] | None"]
@@ -65,9 +67,9 @@ class _Account:
     """One credential's namespace, and this mount's providers that use it."""
 
     def __init__(self, identity: str) -> None:
-        digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        self.prefix = f"storfs:{codec.SCHEMA_TAG}:{digest}"
-        self.mac_key = hmac.new(identity.encode("utf-8", "surrogatepass"), _MAC_LABEL, hashlib.sha256).digest()
+        raw = identity.encode("utf-8", "surrogatepass")
+        self.prefix = f"storfs:{codec.SCHEMA_TAG}:{hashlib.sha256(raw).hexdigest()[:32]}"
+        self.mac_key = hmac.new(raw, _MAC_LABEL, hashlib.sha256).digest()
         self.providers: list[Provider] = []
 
 
@@ -252,7 +254,8 @@ class SharedPages:
             blob = codec.encode(page, place.account.mac_key, page_key)
         except codec.Unsupported as exc:
             self.stats.cache_event("shared_unsupported")
-            self._warn_once(f"unsupported {place.key.provider}", "%s: a page is not shared: %s", place.key, exc)
+            topic = f"unsupported {place.key.provider}"
+            self._warn_once(topic, "%s: a page is not shared: %s", place.key, exc)
             return
         origin = self.origin(place.key)
         parent = [origin[0].kind, list(origin[0].args)] if origin else None
@@ -294,10 +297,8 @@ class SharedPages:
     def _unhold(self, lock_key: str, token: str) -> None:
         with self._lock:
             self._held.pop(lock_key, None)
-        try:
+        with contextlib.suppress(_Down):  # else it expires by itself within LEASE
             self._call(self._release, keys=[lock_key], args=[token])
-        except _Down:
-            pass  # it expires by itself within LEASE
 
     def _keep(self) -> None:
         """Extend the locks of fetches still running, so only a dead holder's lock expires."""
@@ -387,7 +388,10 @@ class SharedPages:
             with self._lock:
                 since, self._down_since = self._down_since, None
             if since is not None:
-                log.warning("shared cache %s answers again after %.1fs: sharing resumes", self.where, self.clock() - since)
+                down_for = self.clock() - since
+                log.warning(
+                    "shared cache %s answers again after %.1fs: sharing resumes", self.where, down_for
+                )
         return result
 
     def _failed(self, error: BaseException) -> None:
@@ -399,7 +403,11 @@ class SharedPages:
             self._down_since = now
         self.stats.cache_event("shared_outages")
         reason = REDACTOR.redact(str(error))[:200] or type(error).__name__
-        log.warning("shared cache %s unavailable (%s): fetching directly until it is back", self.where, reason)
+        log.warning(
+            "shared cache %s unavailable (%s): fetching directly until it is back",
+            self.where,
+            reason,
+        )
 
     def _warn_once(self, topic: str, message: str, *args: Any) -> None:
         with self._lock:

@@ -25,7 +25,9 @@ class FakeProvider:
 
     name = "azure"
 
-    def __init__(self, account: str = "dev", identity: str = "azure http://x acct secret-fp", page_size: int = 2):
+    def __init__(
+        self, account: str = "dev", identity: str = "azure http://x acct secret-fp", page_size: int = 2
+    ):
         self.account = account
         self.label = f"azure/{account}"
         self.page_size = page_size
@@ -51,7 +53,9 @@ class FakeProvider:
 
 def sample_entry(name: str) -> Entry:
     fields = ("user.azure.etag", f"0x{len(name)}", "user.azure.lease_state", "available")
-    return Entry(name, is_dir=True, mtime=1_700_000_000.5, ctime=1_600_000_000, fields=fields, ref=(name, "x"))
+    return Entry(
+        name, is_dir=True, mtime=1_700_000_000.5, ctime=1_600_000_000, fields=fields, ref=(name, "x")
+    )
 
 
 def same(a: Page, b: Page) -> bool:
@@ -149,7 +153,11 @@ def test_a_second_mount_reads_every_page_from_redis(fresh: RedisServer) -> None:
 
 def test_another_credential_or_page_size_shares_nothing(fresh: RedisServer) -> None:
     shared = mount(fresh)
-    mine, wrong, bigger = FakeProvider(), FakeProvider(identity="azure http://x acct WRONG"), FakeProvider(page_size=3)
+    mine, wrong, bigger = (
+        FakeProvider(),
+        FakeProvider(identity="azure http://x acct WRONG"),
+        FakeProvider(page_size=3),
+    )
     for provider in (mine, wrong, bigger):
         shared.wrap(provider.key("containers"), provider, provider.fetch)(None, False)  # type: ignore[arg-type]
     assert mine.fetched == wrong.fetched == bigger.fetched == [None]
@@ -169,7 +177,9 @@ def test_concurrent_mounts_fetch_each_page_once(fresh: RedisServer) -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=read, args=(m, p)) for m in mounts for p in providers for _ in range(2)]
+    threads = [
+        threading.Thread(target=read, args=(m, p)) for m in mounts for p in providers for _ in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -180,7 +190,9 @@ def test_concurrent_mounts_fetch_each_page_once(fresh: RedisServer) -> None:
     assert sum(m.stats.cache["shared_waits"] for m in mounts) >= 1
 
 
-def test_a_dead_holders_lock_expires_and_a_waiter_takes_over(fresh: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dead_holders_lock_expires_and_a_waiter_takes_over(
+    fresh: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shared, provider = mount(fresh), FakeProvider()
     place = pages._Place(shared._account(provider), provider.key("containers"), provider.page_size)  # type: ignore[arg-type]
     shared.client.set(place.lock(None), "someone who died", px=400)
@@ -190,12 +202,16 @@ def test_a_dead_holders_lock_expires_and_a_waiter_takes_over(fresh: RedisServer,
     assert provider.fetched == [None] and len(page.entries) == 2
 
 
-def test_a_live_holder_keeps_its_lock_past_the_lease(fresh: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_live_holder_keeps_its_lock_past_the_lease(
+    fresh: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(pages, "LEASE", 0.6)
     holder, waiter = mount(fresh), mount(fresh)
     slow, other = FakeProvider(), FakeProvider()
     slow.delay = 1.5  # longer than two leases
-    thread = threading.Thread(target=holder.wrap(slow.key("containers"), slow, slow.fetch), args=(None, False))  # type: ignore[arg-type]
+    thread = threading.Thread(
+        target=holder.wrap(slow.key("containers"), slow, slow.fetch), args=(None, False)
+    )  # type: ignore[arg-type]
     thread.start()
     time.sleep(0.2)
     page = waiter.wrap(other.key("containers"), other, other.fetch)(None, False)  # type: ignore[arg-type]
@@ -203,7 +219,9 @@ def test_a_live_holder_keeps_its_lock_past_the_lease(fresh: RedisServer, monkeyp
     assert slow.fetched == [None] and other.fetched == [] and len(page.entries) == 2
 
 
-def test_garbage_in_redis_is_discarded_and_refetched(fresh: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_garbage_in_redis_is_discarded_and_refetched(
+    fresh: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
     shared, provider = mount(fresh), FakeProvider()
     place = pages._Place(shared._account(provider), provider.key("containers"), provider.page_size)  # type: ignore[arg-type]
     shared.client.set(place.page(None), b"\x00garbage")
@@ -284,7 +302,9 @@ def test_drop_removes_a_listing_and_what_is_below_it_even_unseen_here(fresh: Red
 def test_a_password_from_the_environment(tmp_path) -> None:
     with RedisServer(password="s3cret-pass") as protected:
         url = f"redis://127.0.0.1:{protected.port}/0"
-        shared = connect(url, password_env="PW", env={"PW": "s3cret-pass"}, ttl=60, deadline=10, stats=Stats())
+        shared = connect(
+            url, password_env="PW", env={"PW": "s3cret-pass"}, ttl=60, deadline=10, stats=Stats()
+        )
         assert shared.ping()
         no_password = connect(url, password_env="", env={}, ttl=60, deadline=10, stats=Stats())
         assert not no_password.ping()
