@@ -1,0 +1,138 @@
+"""Scenario 8: a fleet of mounts listing the same containers at once, sharing pages through Redis.
+
+For each fleet size M, M storfs mounts of one Azurite account start cold, each runs `ls -l` of
+`containers/` at the same moment, and the proxy counts List Containers requests. The same M
+mounts without `[cache] shared` are the peer; a lone mount without Redis is the yardstick for each
+mount's cold time. All mounts share this machine's cores, so a large M also measures CPU contention
+that a fleet of separate hosts would not have; the unshared peer has the same contention.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from bench.measure import ls_l
+from bench.mounts import StorfsMount
+from bench.report import Measure, Results
+from bench.servers import AZURE_BACKEND, AzureAccount
+from tests.fakes.redis_server import RedisServer
+
+FLEET_N = 10_000
+FLEET_SIZES = (1, 4, 16)
+QUICK_N = 1_000
+QUICK_SIZES = (1, 4)
+
+
+def _at_once(paths: list[Path], n: int, timeout: float) -> list[tuple[float | None, str | None]]:
+    """`ls -l` of every path, all released at the same moment; each one's own wall time."""
+    results: list[tuple[float | None, str | None]] = [(None, "not run")] * len(paths)
+    gate = threading.Barrier(len(paths))
+
+    def one(i: int) -> None:
+        gate.wait()
+        results[i] = ls_l(paths[i], n, timeout)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(paths))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout + 30)
+    return results
+
+
+def _started(mounts: list[StorfsMount]) -> contextlib.ExitStack:
+    """Enter every mount (in parallel: 16 Python start-ups one after another take long)."""
+    stack = contextlib.ExitStack()
+    errors: list[BaseException] = []
+
+    def enter(m: StorfsMount) -> None:
+        try:
+            m.__enter__()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=enter, args=(m,)) for m in mounts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for m in mounts:
+        stack.callback(m.__exit__, None, None, None)
+    if errors:
+        stack.close()
+        raise errors[0]
+    return stack
+
+
+def fleet_bench(
+    results: Results,
+    workdir: Path,
+    reps: int,
+    say: Callable[[str], None],
+    *,
+    quick: bool = False,
+) -> None:
+    n, sizes = (QUICK_N, QUICK_SIZES) if quick else (FLEET_N, FLEET_SIZES)
+    backend = f"{AZURE_BACKEND}; redis-server (Debian), loopback"
+    timeout = 120 + n * 0.004 * max(sizes)
+    with AzureAccount(workdir / "azurite", n) as account, RedisServer() as server:
+        proxy = account.proxy
+        assert proxy is not None
+        plain = {"azure.bench": account.storfs_table(), "cache": {"ttl": 60}}
+        shared = {"azure.bench": account.storfs_table(), "cache": {"ttl": 60, "shared": server.url}}
+        lone = results.row("8", "lone mount, no Redis: cold ls -l, s", "s", "", n, backend)
+        lone.other.na = "-"
+        counter = 0
+
+        def fleet(size: int, tables: dict, side: str, rep: int) -> tuple[list[float], int]:
+            nonlocal counter
+            mounts = []
+            for _ in range(size):
+                counter += 1
+                mounts.append(StorfsMount(workdir, f"fleet-{counter}", tables))
+            with _started(mounts):
+                proxy.reset()
+                listings = [m.mountpoint / "azure" / "bench" / "containers" for m in mounts]
+                timings = _at_once(listings, n, timeout)
+                requests = proxy.count_op("list_containers")
+            problems = [p for _, p in timings if p]
+            if problems:
+                raise RuntimeError(f"{size} {side} mounts, rep {rep + 1}: {problems[0]}")
+            return [t for t, _ in timings if t is not None], requests
+
+        for rep in range(reps):
+            (alone,), _ = fleet(1, plain, "lone", rep)
+            lone.storfs.add(alone)
+            for size in sizes:
+
+                def row(label: str, unit: str, size: int = size):  # type: ignore[no-untyped-def]
+                    return results.row("8", f"{size} mounts at once: {label}", unit, "unshared", n, backend)
+
+                reqs = row("List Containers reqs", "requests")
+                slow = row("slowest mount's cold ls -l, s", "s")
+                times = row("each mount / lone mount (max)", "x")
+                for side, tables, measure in (("shared", shared, "storfs"), ("unshared", plain, "other")):
+                    if side == "shared":
+                        redis.Redis.from_url(server.url).flushall()
+                    try:
+                        seconds, requests = fleet(size, tables, side, rep)
+                    except Exception as exc:
+                        for row in (reqs, slow, times):
+                            getattr(row, measure).add(None, str(exc)[:300])
+                        say(f"fleet: {exc}")
+                        continue
+                    target: Measure = getattr(reqs, measure)
+                    target.add(requests)
+                    getattr(slow, measure).add(max(seconds))
+                    getattr(times, measure).add(max(seconds) / alone)
+                    say(
+                        f"fleet N={n:,} rep {rep + 1}: {size} {side} mounts, {requests} list reqs "
+                        f"(minimum {math.ceil(n / 5000)}), slowest {max(seconds):.3f}s, "
+                        f"median {sorted(seconds)[len(seconds) // 2]:.3f}s, lone {alone:.3f}s"
+                    )
