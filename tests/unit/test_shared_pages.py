@@ -101,6 +101,27 @@ def forged(doc: object, key: bytes = b"k", redis_key: str = "key") -> bytes:
     return codec.MAGIC + codec._mac(key, redis_key, body) + body
 
 
+def column_doc(**changes: object) -> list[object]:
+    """A signed-correctly page of one entry, column by column in slot order, with `changes`."""
+    columns = {"ctime": [None], "fields": [[0]], "is_dir": [True], "mtime": [0.0], "name": ["n"]}
+    columns |= {"ref": [[]], "size": [0]}
+    doc: dict[str, object] = {"strings": ["v"], "count": 1, "next": None, "lookahead": []}
+    for name, value in changes.items():
+        (columns if name in columns else doc)[name] = value
+    cols = [columns[slot] for slot, _ in codec.SLOTS]
+    return [codec.FORMAT, codec.SCHEMA, doc["strings"], doc["count"], cols, doc["next"], doc["lookahead"]]
+
+
+def test_a_forged_page_of_the_right_shape_decodes() -> None:
+    (entry,) = codec.decode(forged(column_doc()), b"k", "key").entries
+    assert (entry.name, entry.fields, entry.is_dir, entry.ctime) == (
+        "n",
+        ("v",),
+        True,
+        0.0,
+    )  # ctime None: the constructor makes it mtime
+
+
 @pytest.mark.parametrize(
     "blob",
     [
@@ -108,15 +129,22 @@ def forged(doc: object, key: bytes = b"k", redis_key: str = "key") -> bytes:
         b"junk" * 20,
         codec.encode(Page([], None), b"other", "key"),  # another credential wrote it
         codec.encode(Page([], None), b"k", "another key"),  # moved from another page
-        forged([codec.FORMAT, "name:s", [], [], None, []]),  # another entry layout
-        forged([codec.FORMAT + 1, codec.SCHEMA, [], [], None, []]),
-        forged([codec.FORMAT, codec.SCHEMA, [], [], None, [], "extra"]),
-        forged([codec.FORMAT, codec.SCHEMA, [], [[None, [], True, 0.0, "n", [], 0, 1]], None, []]),
-        forged([codec.FORMAT, codec.SCHEMA, [], [[None, [], True, 0.0, "n", [], "0"]], None, []]),
-        forged([codec.FORMAT, codec.SCHEMA, [], [[None, [], 1, 0.0, "n", [], 0]], None, []]),
-        forged([codec.FORMAT, codec.SCHEMA, ["v"], [[None, [1], True, 0.0, "n", [], 0]], None, []]),
-        forged([codec.FORMAT, codec.SCHEMA, [], [[None, [], True, 0.0, "n", [], True]], None, []]),
-        forged([codec.FORMAT, codec.SCHEMA, [], [], 5, []]),
+        forged([codec.FORMAT, "name:s", *column_doc()[2:]]),  # another entry layout
+        forged([codec.FORMAT + 1, *column_doc()[1:]]),
+        forged([*column_doc(), "extra"]),
+        forged(column_doc(count=2)),
+        forged(column_doc(size=["0"])),
+        forged(column_doc(size=[True])),
+        forged(column_doc(is_dir=[1])),
+        forged(column_doc(mtime=[float("nan")])),
+        forged(column_doc(name=[None])),
+        forged(column_doc(fields=[[1]])),
+        forged(column_doc(fields=[[-1]])),
+        forged(column_doc(fields=[[True]])),
+        forged(column_doc(fields=["v"])),
+        forged(column_doc(strings=[3])),
+        forged(column_doc(next=5)),
+        forged(column_doc(lookahead=[None])),
     ],
 )
 def test_codec_rejects_anything_it_did_not_write(blob: bytes) -> None:
@@ -309,3 +337,42 @@ def test_a_password_from_the_environment(tmp_path) -> None:
         no_password = connect(url, password_env="", env={}, ttl=60, deadline=10, stats=Stats())
         assert not no_password.ping()
         assert "s3cret-pass" not in shared.where
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+def test_config_takes_a_redis_url_from_the_file_or_o(tmp_path) -> None:
+    from storfs import config
+    from storfs.errors import ConfigError
+
+    table = {"azure": {"dev": {"account": "a", "key": "a2V5"}}}
+    parsed = config.parse({**table, "cache": {"shared": "rediss://h:6380/1", "shared_password_env": "PW"}})
+    assert parsed.cache.shared == "rediss://h:6380/1" and parsed.cache.shared_password_env == "PW"
+    assert config.with_overrides(parsed, {"shared": "redis://other/0"}).cache.shared == "redis://other/0"
+    for bad in ({"shared": "http://h/"}, {"shared": 6379}, {"shared_password_env": True}):
+        with pytest.raises(ConfigError, match="shared"):
+            config.parse({**table, "cache": bad})
+    with pytest.raises(ConfigError, match="shared"):
+        config.with_overrides(parsed, {"shared": True})  # `-o shared` without a value
+
+
+def test_mount_refuses_an_unset_password_variable_before_mounting(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    conf = tmp_path / "c.toml"
+    conf.write_text(
+        '[azure.dev]\naccount = "a"\nkey = "a2V5"\n[cache]\nshared = "redis://127.0.0.1:1/0"\n'
+        'shared_password_env = "STORFS_TEST_UNSET_PASSWORD"\n'
+    )
+    (tmp_path / "mnt").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "storfs", "mount", "--config", str(conf), str(tmp_path / "mnt")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "STORFS_TEST_UNSET_PASSWORD" in done.stderr and len(done.stderr.strip().splitlines()) == 1
