@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import typing
+import uuid
 import zlib
 from collections.abc import Callable, Iterable
 from itertools import chain, starmap
@@ -119,6 +120,44 @@ def encode(page: Page, mac_key: bytes, redis_key: str) -> bytes:
             raise Unsupported(f"Entry.{slot} holds a value of another type")
         out.append(list(column))
     doc = [FORMAT, SCHEMA, list(table), count, out, page.next_cursor, list(page.lookahead)]
+    return seal(doc, mac_key, redis_key)
+
+
+def decode(blob: bytes, mac_key: bytes, redis_key: str) -> Page:
+    """The page in `blob`, or Rejected: wrong signature, format, schema, type, or anything extra."""
+    doc = unseal(blob, mac_key, redis_key)
+    if not (isinstance(doc, list) and len(doc) == 7 and doc[0] == FORMAT and doc[1] == SCHEMA):
+        raise Rejected("another format or entry layout")
+    _, _, strings, count, columns, next_cursor, lookahead = doc
+    if not (isinstance(strings, list) and _types(strings) <= {str}):
+        raise Rejected("bad string table")
+    if not (next_cursor is None or isinstance(next_cursor, str)):
+        raise Rejected("bad cursor")
+    if not (isinstance(lookahead, list) and _types(lookahead) <= {str}):
+        raise Rejected("bad lookahead")
+    if type(count) is not int or not isinstance(columns, list) or len(columns) != len(SLOTS):
+        raise Rejected("bad entries")
+    values = [_column(column, kind, count, strings) for column, (_, kind) in zip(columns, SLOTS, strict=True)]
+    return Page(list(starmap(_make_entry, zip(*values, strict=True))), next_cursor, tuple(lookahead))
+
+
+def encode_error(kind: str, message: str, mac_key: bytes, redis_key: str) -> bytes:
+    """A signed record of a failed fetch: the error's class name and message."""
+    return seal([FORMAT, "error", kind, message, uuid.uuid4().hex], mac_key, redis_key)
+
+
+def decode_error(blob: bytes, mac_key: bytes, redis_key: str) -> tuple[str, str]:
+    """(class name, message) from `encode_error`'s blob, or Rejected."""
+    doc = unseal(blob, mac_key, redis_key)
+    if not (isinstance(doc, list) and len(doc) == 5 and doc[:2] == [FORMAT, "error"]):
+        raise Rejected("not an error record")
+    if not all(isinstance(part, str) for part in doc[2:]):
+        raise Rejected("bad error record")
+    return doc[2], doc[3]
+
+
+def seal(doc: Any, mac_key: bytes, redis_key: str) -> bytes:
+    """MAGIC, the HMAC over `redis_key` and the body, then `doc` as zlib-compressed JSON."""
     try:
         text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
     except ValueError as exc:  # an infinite float
@@ -127,8 +166,8 @@ def encode(page: Page, mac_key: bytes, redis_key: str) -> bytes:
     return MAGIC + _mac(mac_key, redis_key, body) + body
 
 
-def decode(blob: bytes, mac_key: bytes, redis_key: str) -> Page:
-    """The page in `blob`, or Rejected: wrong signature, format, schema, type, or anything extra."""
+def unseal(blob: bytes, mac_key: bytes, redis_key: str) -> Any:
+    """The JSON document `seal` wrote for this key, or Rejected."""
     head = len(MAGIC) + _MAC_SIZE
     if not isinstance(blob, bytes) or len(blob) < head or not blob.startswith(MAGIC):
         raise Rejected("not a storfs page")
@@ -143,22 +182,9 @@ def decode(blob: bytes, mac_key: bytes, redis_key: str) -> Page:
     if inflater.unconsumed_tail or inflater.unused_data or not inflater.eof:
         raise Rejected("larger than a page may be, truncated, or followed by other data")
     try:
-        doc = json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         raise Rejected("not JSON") from None
-    if not (isinstance(doc, list) and len(doc) == 7 and doc[0] == FORMAT and doc[1] == SCHEMA):
-        raise Rejected("another format or entry layout")
-    _, _, strings, count, columns, next_cursor, lookahead = doc
-    if not (isinstance(strings, list) and _types(strings) <= {str}):
-        raise Rejected("bad string table")
-    if not (next_cursor is None or isinstance(next_cursor, str)):
-        raise Rejected("bad cursor")
-    if not (isinstance(lookahead, list) and _types(lookahead) <= {str}):
-        raise Rejected("bad lookahead")
-    if type(count) is not int or not isinstance(columns, list) or len(columns) != len(SLOTS):
-        raise Rejected("bad entries")
-    values = [_column(column, kind, count, strings) for column, (_, kind) in zip(columns, SLOTS, strict=True)]
-    return Page(list(starmap(_make_entry, zip(*values, strict=True))), next_cursor, tuple(lookahead))
 
 
 def _column(column: Any, kind: str, count: int, strings: list[str]) -> list[Any]:

@@ -31,7 +31,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from storfs.entry import Page
-from storfs.errors import ConfigError
+from storfs.errors import ConfigError, StorfsError
 from storfs.listing import Fetch
 from storfs.providers.base import ListingKey, Provider
 from storfs.redact import REDACTOR
@@ -47,6 +47,7 @@ LEASE = 5.0  # seconds a page lock lives unless its holder, still fetching, exte
 POLL = (0.005, 0.05)  # first and longest pause between looks at a page another mount fetches
 MAX_BLOB = 32 * 1024 * 1024  # a stored page larger than this is not read
 SCAN_BUDGET = 10.0  # seconds one `drop` may spend finding keys
+ERROR_TTL = 2.0  # seconds a failed fetch answers the mounts that waited for it
 _MAC_LABEL = b"storfs shared page signing v1"
 
 # Delete or extend a lock only while it still holds our token (another mount may own it by now).
@@ -55,6 +56,14 @@ _EXTEND = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then "
     "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 )
+
+
+def _subclasses(cls: type[StorfsError]) -> list[type[StorfsError]]:
+    return [cls] + [c for sub in cls.__subclasses__() for c in _subclasses(sub)]
+
+
+#: The errors a shared error record may name (nothing else is raised from what Redis holds).
+_ERRORS = {cls.__name__: cls for cls in _subclasses(StorfsError)}
 
 OriginOf = Callable[[ListingKey], "tuple[ListingKey, str] | None"]
 
@@ -87,6 +96,9 @@ class _Place:
 
     def lock(self, cursor: str | None) -> str:
         return f"{self.base}:l:{_cursor_id(cursor)}"
+
+    def error(self, cursor: str | None) -> str:
+        return f"{self.base}:e:{_cursor_id(cursor)}"
 
     @property
     def meta(self) -> str:
@@ -199,9 +211,13 @@ class SharedPages:
         if not self._usable():
             self.stats.cache_event("shared_bypassed")
             return fetch(cursor, streaming)
-        page_key, lock_key = place.page(cursor), place.lock(cursor)
+        page_key, lock_key, error_key = place.page(cursor), place.lock(cursor), place.error(cursor)
         try:
-            page = self._decode(place, page_key, self._call(self.client.get, page_key))
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.get(page_key)
+                pipe.get(error_key)
+                blob, old_error = self._call(pipe.execute)
+            page = self._decode(place, page_key, blob)
             if page is not None:
                 self.stats.cache_event("shared_hits")
                 return page
@@ -212,8 +228,16 @@ class SharedPages:
                 with self.client.pipeline(transaction=True) as pipe:
                     pipe.set(lock_key, token, nx=True, px=int(LEASE * 1000))
                     pipe.get(page_key)
-                    locked, blob = self._call(pipe.execute)
+                    pipe.get(error_key)
+                    locked, blob, error = self._call(pipe.execute)
                 page = self._decode(place, page_key, blob)
+                if page is None and waited and error is not None and error != old_error:
+                    # The mount we waited for failed: its answer is ours too (as within a mount).
+                    if locked:
+                        self._unhold(lock_key, token)
+                        locked = False
+                    self._raise_shared_error(place, error_key, error)  # unless it does not decode
+                    old_error = error
                 if locked:
                     return self._fetch_locked(place, cursor, lock_key, token, page, fetch)
                 if page is not None:
@@ -242,14 +266,35 @@ class SharedPages:
                 self.stats.cache_event("shared_hits")
                 return stored
             self.stats.cache_event("shared_misses")
-            # Only this mount asks the server for this page, so no request may run ahead of it.
-            page = fetch(cursor, False)
-            self._store(place, place.page(cursor), page)
+            try:
+                # Only this mount asks the server for this page, so no request may run ahead of it.
+                page = fetch(cursor, False)
+            except StorfsError as exc:
+                self._store_error(place, place.error(cursor), exc)
+                raise
+            self._store(place, cursor, page)
             return page
         finally:
             self._unhold(lock_key, token)
 
-    def _store(self, place: _Place, page_key: str, page: Page) -> None:
+    def _store_error(self, place: _Place, error_key: str, error: StorfsError) -> None:
+        blob = codec.encode_error(type(error).__name__, str(error), place.account.mac_key, error_key)
+        with contextlib.suppress(_Down):
+            self._call(self.client.set, error_key, blob, px=int(ERROR_TTL * 1000))
+
+    def _raise_shared_error(self, place: _Place, error_key: str, blob: Any) -> None:
+        try:
+            name, message = codec.decode_error(blob, place.account.mac_key, error_key)
+        except codec.Rejected:
+            self.stats.cache_event("shared_rejected")
+            return
+        kind = _ERRORS.get(name)
+        if kind is not None:
+            self.stats.cache_event("shared_errors")
+            raise kind(message)
+
+    def _store(self, place: _Place, cursor: str | None, page: Page) -> None:
+        page_key = place.page(cursor)
         try:
             blob = codec.encode(page, place.account.mac_key, page_key)
         except codec.Unsupported as exc:
@@ -264,6 +309,7 @@ class SharedPages:
             with self.client.pipeline(transaction=False) as pipe:
                 pipe.set(page_key, blob, px=self.ttl_ms)
                 pipe.set(place.meta, meta, px=self.ttl_ms)
+                pipe.delete(place.error(cursor))
                 self._call(pipe.execute)
         except _Down:
             pass  # the page is still served; the next mount fetches it again

@@ -376,3 +376,37 @@ def test_mount_refuses_an_unset_password_variable_before_mounting(tmp_path) -> N
     )
     assert done.returncode == 2
     assert "STORFS_TEST_UNSET_PASSWORD" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_failed_fetch_answers_the_mounts_that_waited_for_it(fresh: RedisServer) -> None:
+    from storfs.errors import AccessDenied, RemoteTimeout
+
+    holder, waiter = mount(fresh), mount(fresh)
+    failing, other = FakeProvider(), FakeProvider()
+
+    def fail(cursor: str | None, streaming: bool) -> Page:
+        failing.fetched.append(cursor)
+        time.sleep(0.5)
+        raise RemoteTimeout("azure/dev List Containers: timed out")
+
+    holder_errors: list[BaseException] = []
+
+    def hold() -> None:
+        try:
+            holder.wrap(failing.key("containers"), failing, fail)(None, False)  # type: ignore[arg-type]
+        except RemoteTimeout as exc:
+            holder_errors.append(exc)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    time.sleep(0.15)
+    with pytest.raises(RemoteTimeout, match="timed out"):
+        waiter.wrap(other.key("containers"), other, other.fetch)(None, False)  # type: ignore[arg-type]
+    thread.join(10)
+    assert len(holder_errors) == 1
+    assert failing.fetched == [None] and other.fetched == []  # one attempt for both mounts
+    assert waiter.stats.cache["shared_errors"] == 1
+    # A mount that comes later tries again itself (and a success clears the record).
+    assert len(waiter.wrap(other.key("containers"), other, other.fetch)(None, False).entries) == 2  # type: ignore[arg-type]
+    assert other.fetched == [None]
+    assert AccessDenied.__name__ in pages._ERRORS and "ConfigError" not in pages._ERRORS
