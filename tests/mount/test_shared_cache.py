@@ -165,6 +165,8 @@ def test_three_cold_mounts_cost_ceil_n_over_page_requests_in_total(fleet: Fleet)
     assert fleet.qs.count("list_buckets") == math.ceil(N_BUCKETS / PAGE)
     hits = sum(stats(m)["cache"].get("shared_hits", 0) for m in mounts)
     assert hits >= 2 * PAGES  # the other two mounts read every page from Redis
+    shown = run([sys.executable, "-m", "storfs", "stats", str(mounts[0].mountpoint)])
+    assert "shared cache" in shown.stdout and " hits" in shown.stdout
     attrs = run(["getfattr", "-d", "--absolute-names", str(containers(mounts[2]) / "c-0001")])
     assert 'user.azure.meta.owner="ops"' in attrs.stdout
 
