@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -48,6 +49,7 @@ POLL = (0.005, 0.05)  # first and longest pause between looks at a page another 
 MAX_BLOB = 32 * 1024 * 1024  # a stored page larger than this is not read
 SCAN_BUDGET = 10.0  # seconds one `drop` may spend finding keys
 ERROR_TTL = 2.0  # seconds a failed fetch answers the mounts that waited for it
+RESERVATION = 1.0  # seconds a next page's lock waits for our reader to ask for that page
 _MAC_LABEL = b"storfs shared page signing v1"
 
 # Delete or extend a lock only while it still holds our token (another mount may own it by now).
@@ -64,6 +66,9 @@ def _subclasses(cls: type[StorfsError]) -> list[type[StorfsError]]:
 
 #: The errors a shared error record may name (nothing else is raised from what Redis holds).
 _ERRORS = {cls.__name__: cls for cls in _subclasses(StorfsError)}
+
+#: Encodes and stores pages after their reader has them (then releases their locks).
+_STORES = ThreadPoolExecutor(max_workers=2, thread_name_prefix="storfs-shared-store")
 
 OriginOf = Callable[[ListingKey], "tuple[ListingKey, str] | None"]
 
@@ -139,6 +144,8 @@ class SharedPages:
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._held: dict[str, str] = {}  # lock key -> our token, while fetching
+        self._reserved: dict[str, tuple[str, float]] = {}  # next pages' locks: token, when taken
+        self._storing: set[Future[None]] = set()
         self._keeper: threading.Thread | None = None
         self._warned: set[str] = set()
         self._last_reject_log = -1e9
@@ -221,6 +228,9 @@ class SharedPages:
             if page is not None:
                 self.stats.cache_event("shared_hits")
                 return page
+            reserved = self._claim(lock_key)
+            if reserved is not None:  # we took this page's lock when we fetched the page before
+                return self._fetch_locked(place, cursor, streaming, lock_key, reserved, None, fetch)
             give_up = self.clock() + self.wait_max
             pause, waited = POLL[0], False
             while True:
@@ -239,7 +249,7 @@ class SharedPages:
                     self._raise_shared_error(place, error_key, error)  # unless it does not decode
                     old_error = error
                 if locked:
-                    return self._fetch_locked(place, cursor, lock_key, token, page, fetch)
+                    return self._fetch_locked(place, cursor, streaming, lock_key, token, page, fetch)
                 if page is not None:
                     self.stats.cache_event("shared_hits")
                     return page
@@ -257,23 +267,62 @@ class SharedPages:
             return fetch(cursor, streaming)
 
     def _fetch_locked(
-        self, place: _Place, cursor: str | None, lock_key: str, token: str, stored: Page | None, fetch: Fetch
+        self,
+        place: _Place,
+        cursor: str | None,
+        streaming: bool,
+        lock_key: str,
+        token: str,
+        stored: Page | None,
+        fetch: Fetch,
     ) -> Page:
-        """We hold the page's lock: use what was stored meanwhile, or fetch and store it."""
+        """We hold the page's lock: use what was stored meanwhile, or fetch and store it.
+
+        A streaming fetch may make the provider ask for the next page before this one is parsed
+        (Azure reads NextMarker early): that page's lock is taken before this page is published,
+        so no other mount can learn its cursor first and fetch it too.
+        """
         self._hold(lock_key, token)
+        if stored is not None:  # stored between our first look and the lock
+            self._unhold(lock_key, token)
+            self.stats.cache_event("shared_hits")
+            return stored
+        self.stats.cache_event("shared_misses")
         try:
-            if stored is not None:  # stored between our first look and the lock
-                self.stats.cache_event("shared_hits")
-                return stored
-            self.stats.cache_event("shared_misses")
-            try:
-                # Only this mount asks the server for this page, so no request may run ahead of it.
-                page = fetch(cursor, False)
-            except StorfsError as exc:
-                self._store_error(place, place.error(cursor), exc)
-                raise
+            page = fetch(cursor, streaming)
+        except StorfsError as exc:
+            self._store_error(place, place.error(cursor), exc)
+            self._unhold(lock_key, token)
+            raise
+        except BaseException:
+            self._unhold(lock_key, token)
+            raise
+        if streaming and page.next_cursor is not None:
+            self._reserve(place.lock(page.next_cursor))
+        # Encoding and storing take a while for a large page: our reader need not wait for them.
+        future = _STORES.submit(self._store_and_release, place, cursor, page, lock_key, token)
+        with self._lock:
+            self._storing.add(future)
+        future.add_done_callback(self._stored)
+        return page
+
+    def _stored(self, future: Future[None]) -> None:
+        with self._lock:
+            self._storing.discard(future)
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait (at most `timeout`) until the pages this mount fetched are stored."""
+        with self._lock:
+            storing = list(self._storing)
+        wait(storing, timeout)
+
+    def _store_and_release(
+        self, place: _Place, cursor: str | None, page: Page, lock_key: str, token: str
+    ) -> None:
+        try:
             self._store(place, cursor, page)
-            return page
+        except Exception:  # a bug here must not leave the lock held
+            log.exception("storing a shared page failed")
         finally:
             self._unhold(lock_key, token)
 
@@ -340,6 +389,22 @@ class SharedPages:
                 self._keeper = threading.Thread(target=self._keep, name="storfs-shared-locks", daemon=True)
                 self._keeper.start()
 
+    def _reserve(self, lock_key: str) -> None:
+        token = uuid.uuid4().hex
+        try:
+            taken = self._call(self.client.set, lock_key, token, nx=True, px=int(LEASE * 1000))
+        except _Down:
+            return
+        if taken:
+            with self._lock:
+                self._reserved[lock_key] = (token, self.clock())
+            self._hold(lock_key, token)
+
+    def _claim(self, lock_key: str) -> str | None:
+        with self._lock:
+            reserved = self._reserved.pop(lock_key, None)
+        return None if reserved is None else reserved[0]
+
     def _unhold(self, lock_key: str, token: str) -> None:
         with self._lock:
             self._held.pop(lock_key, None)
@@ -349,9 +414,18 @@ class SharedPages:
     def _keep(self) -> None:
         """Extend the locks of fetches still running, so only a dead holder's lock expires."""
         while True:
-            time.sleep(LEASE / 3)
+            time.sleep(min(LEASE / 3, RESERVATION / 2))
             with self._lock:
+                now = self.clock()
+                unclaimed = [
+                    (key, token) for key, (token, at) in self._reserved.items() if now - at > RESERVATION
+                ]
+                for key, _ in unclaimed:
+                    del self._reserved[key]
                 held = list(self._held.items())
+            for lock_key, token in unclaimed:  # the reader stopped before that page
+                self._unhold(lock_key, token)
+                held.remove((lock_key, token))
             for lock_key, token in held:
                 try:
                     self._call(self._extend, keys=[lock_key], args=[token, int(LEASE * 1000)])
@@ -368,6 +442,7 @@ class SharedPages:
         """
         if not self._usable():
             return 0
+        self.settle()  # a page still being stored would survive the drop
         dropped = 0
         try:
             for account in list(self._by_identity.values()):

@@ -317,6 +317,7 @@ def test_drop_removes_a_listing_and_what_is_below_it_even_unseen_here(fresh: Red
     writer.origin = origins.get
     for key in (buckets, uploads, parts, elsewhere):
         writer.wrap(key, provider, provider.fetch)(None, False)  # type: ignore[arg-type]
+    writer.settle()
     dropper._account(provider)  # type: ignore[arg-type]
     # The dropping mount knows only that `uploads b1` is the root; the parts below came from Redis.
     assert dropper.drop(lambda key: key == uploads) == 2
@@ -410,3 +411,31 @@ def test_a_failed_fetch_answers_the_mounts_that_waited_for_it(fresh: RedisServer
     assert len(waiter.wrap(other.key("containers"), other, other.fetch)(None, False).entries) == 2  # type: ignore[arg-type]
     assert other.fetched == [None]
     assert AccessDenied.__name__ in pages._ERRORS and "ConfigError" not in pages._ERRORS
+
+
+def test_a_streaming_holder_takes_the_next_pages_lock_before_publishing(fresh: RedisServer) -> None:
+    holder, other = mount(fresh), mount(fresh)
+    provider, rival = FakeProvider(), FakeProvider()
+    fetch = holder.wrap(provider.key("containers"), provider, provider.fetch)  # type: ignore[arg-type]
+    first = fetch(None, True)
+    place = pages._Place(holder._account(provider), provider.key("containers"), provider.page_size)  # type: ignore[arg-type]
+    assert first.next_cursor == "2" and holder.client.get(place.lock("2")) is not None
+    # Another mount that learnt cursor "2" from the stored page waits for the holder's fetch.
+    rival_fetch = other.wrap(rival.key("containers"), rival, rival.fetch)  # type: ignore[arg-type]
+    got: list[Page] = []
+    thread = threading.Thread(target=lambda: got.append(rival_fetch("2", True)))
+    thread.start()
+    time.sleep(0.2)
+    assert fetch("2", True).next_cursor == "4"
+    thread.join(10)
+    assert provider.fetched == [None, "2"] and rival.fetched == [] and got[0].next_cursor == "4"
+
+
+def test_an_unclaimed_reservation_is_released_soon(fresh: RedisServer) -> None:
+    holder, other = mount(fresh), mount(fresh)
+    provider, rival = FakeProvider(), FakeProvider()
+    holder.wrap(provider.key("containers"), provider, provider.fetch)(None, True)  # type: ignore[arg-type]
+    started = time.monotonic()  # the holder's reader stops here (`ls | head`)
+    page = other.wrap(rival.key("containers"), rival, rival.fetch)("2", True)  # type: ignore[arg-type]
+    assert page.next_cursor == "4" and rival.fetched == ["2"]
+    assert time.monotonic() - started < pages.RESERVATION + 2
