@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,12 +122,15 @@ def buckets(m: Mount) -> Path:
     return m.path("qingstor", "main", "buckets")
 
 
-def ls_at_once(paths: list[Path]) -> list[subprocess.CompletedProcess[str]]:
-    """`ls -l` of every path concurrently (one process each), all started before any is awaited."""
+def ls_at_once(
+    paths: list[Path], meanwhile: Callable[[], None] = lambda: None
+) -> list[subprocess.CompletedProcess[str]]:
+    """`ls -l` of every path concurrently (one process each); `meanwhile` runs while they list."""
     procs = [
         subprocess.Popen(["ls", "-l", str(p)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for p in paths
     ]
+    meanwhile()
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
@@ -190,10 +193,20 @@ def test_a_wrong_key_is_denied_and_reads_nothing_from_redis(fleet: Fleet) -> Non
 def test_redis_stopped_mid_run_then_back(fleet: Fleet, redis_server: RedisServer) -> None:
     mounts = [fleet.start(f"m{i}") for i in range(3)]
     fleet.proxy.reset()
-    assert all(len(names(r)) == N_CONTAINERS for r in ls_at_once([containers(m) for m in mounts]))
-    assert fleet.proxy.count_op("list_containers") == PAGES
 
-    redis_server.stop()
+    def stop_when_listing_started() -> None:
+        deadline = time.monotonic() + 30
+        while fleet.proxy.count_op("list_containers") < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        redis_server.stop()
+
+    # Stopped while the three cold listings run: each still comes out whole and in order.
+    results = ls_at_once(
+        [containers(m) for m in mounts] + [buckets(m) for m in mounts], stop_when_listing_started
+    )
+    assert all(names(r) == [f"c-{i:04d}" for i in range(N_CONTAINERS)] for r in results[:3])
+    assert all(names(r) == [f"bucket-{i:04d}" for i in range(N_BUCKETS)] for r in results[3:])
+    assert fleet.proxy.count_op("list_containers") >= PAGES
     for m in mounts:
         refresh(m.path("azure", "dev"))  # drop the local listings: the next ls must fetch
     fleet.proxy.reset()
@@ -203,6 +216,7 @@ def test_redis_stopped_mid_run_then_back(fleet: Fleet, redis_server: RedisServer
     for m in mounts:
         assert m.log().count("unavailable") == 1, m.log()  # one warning per outage
         assert stats(m)["cache"]["shared_outages"] == 1
+        assert stats(m)["cache"]["shared_bypassed"] >= PAGES
 
     redis_server.start()
     time.sleep(RESUME_AFTER)
