@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -73,6 +74,13 @@ def _started(mounts: list[StorfsMount]) -> contextlib.ExitStack:
     return stack
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def fleet_bench(
     results: Results,
     workdir: Path,
@@ -91,9 +99,11 @@ def fleet_bench(
         shared = {"azure.bench": account.storfs_table(), "cache": {"ttl": 60, "shared": server.url}}
         lone = results.row("8", "lone mount, no Redis: cold ls -l, s", "s", "", n, backend)
         lone.other.na = "-"
+        lone_cpu = results.row("8", "lone mount, no Redis: storfs CPU s per cold ls -l", "s", "", n, backend)
+        lone_cpu.other.na = "-"
         counter = 0
 
-        def fleet(size: int, tables: dict, side: str, rep: int) -> tuple[list[float], int]:
+        def fleet(size: int, tables: dict, side: str, rep: int) -> tuple[list[float], int, float]:
             nonlocal counter
             mounts = []
             for _ in range(size):
@@ -102,16 +112,19 @@ def fleet_bench(
             with _started(mounts):
                 proxy.reset()
                 listings = [m.mountpoint / "azure" / "bench" / "containers" for m in mounts]
+                cpu0 = [_cpu_seconds(m.pid) for m in mounts]
                 timings = _at_once(listings, n, timeout)
                 requests = proxy.count_op("list_containers")
+                cpu = [_cpu_seconds(m.pid) - c0 for m, c0 in zip(mounts, cpu0, strict=True)]
             problems = [p for _, p in timings if p]
             if problems:
                 raise RuntimeError(f"{size} {side} mounts, rep {rep + 1}: {problems[0]}")
-            return [t for t, _ in timings if t is not None], requests
+            return [t for t, _ in timings if t is not None], requests, sorted(cpu)[len(cpu) // 2]
 
         for rep in range(reps):
-            (alone,), _ = fleet(1, plain, "lone", rep)
+            (alone,), _, alone_cpu = fleet(1, plain, "lone", rep)
             lone.storfs.add(alone)
+            lone_cpu.storfs.add(alone_cpu)
             for size in sizes:
 
                 def row(label: str, unit: str, size: int = size):  # type: ignore[no-untyped-def]
@@ -120,13 +133,14 @@ def fleet_bench(
                 reqs = row("List Containers reqs", "requests")
                 slow = row("slowest mount's cold ls -l, s", "s")
                 times = row("each mount / lone mount (max)", "x")
+                cpus = row("storfs CPU s per mount (median)", "s")
                 for side, tables, measure in (("shared", shared, "storfs"), ("unshared", plain, "other")):
                     if side == "shared":
                         redis.Redis.from_url(server.url).flushall()
                     try:
-                        seconds, requests = fleet(size, tables, side, rep)
+                        seconds, requests, cpu = fleet(size, tables, side, rep)
                     except Exception as exc:
-                        for row in (reqs, slow, times):
+                        for row in (reqs, slow, times, cpus):
                             getattr(row, measure).add(None, str(exc)[:300])
                         say(f"fleet: {exc}")
                         continue
@@ -134,8 +148,10 @@ def fleet_bench(
                     target.add(requests)
                     getattr(slow, measure).add(max(seconds))
                     getattr(times, measure).add(max(seconds) / alone)
+                    getattr(cpus, measure).add(cpu)
                     say(
                         f"fleet N={n:,} rep {rep + 1}: {size} {side} mounts, {requests} list reqs "
                         f"(minimum {math.ceil(n / 5000)}), slowest {max(seconds):.3f}s, "
-                        f"median {sorted(seconds)[len(seconds) // 2]:.3f}s, lone {alone:.3f}s"
+                        f"median {sorted(seconds)[len(seconds) // 2]:.3f}s, lone {alone:.3f}s; "
+                        f"storfs CPU per mount {cpu:.2f}s (lone {alone_cpu:.2f}s)"
                     )
