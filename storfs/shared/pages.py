@@ -33,7 +33,6 @@ from redis.retry import Retry
 
 from storfs.entry import Page
 from storfs.errors import ConfigError, StorfsError
-from storfs.listing import Fetch
 from storfs.providers.base import ListingKey, Provider
 from storfs.redact import REDACTOR
 from storfs.shared import codec
@@ -66,6 +65,9 @@ def _subclasses(cls: type[StorfsError]) -> list[type[StorfsError]]:
 
 #: The errors a shared error record may name (nothing else is raised from what Redis holds).
 _ERRORS = {cls.__name__: cls for cls in _subclasses(StorfsError)}
+
+#: fetch(cursor, streaming) -> Page: how the tree asks for one page of one listing.
+Fetch = Callable[[str | None, bool], Page]
 
 #: Encodes and stores pages after their reader has them (then releases their locks).
 _STORES = ThreadPoolExecutor(max_workers=2, thread_name_prefix="storfs-shared-store")

@@ -439,3 +439,37 @@ def test_an_unclaimed_reservation_is_released_soon(fresh: RedisServer) -> None:
     page = other.wrap(rival.key("containers"), rival, rival.fetch)("2", True)  # type: ignore[arg-type]
     assert page.next_cursor == "4" and rival.fetched == ["2"]
     assert time.monotonic() - started < pages.RESERVATION + 2
+
+
+def test_cache_identity_names_the_credential_without_holding_it() -> None:
+    from storfs.providers import PROVIDERS
+    from storfs.transport import HttpSettings
+
+    key_a, key_b = "a2V5LW9uZQ==", "a2V5LXR3bw=="
+    configs = {
+        "azure": [{"account": "acct", "key": key_a}, {"account": "acct", "key": key_b}],
+        "qingstor": [
+            {"access_key_id": "AKID", "secret_access_key": "secret-one-0000"},
+            {"access_key_id": "AKID", "secret_access_key": "secret-two-0000"},
+        ],
+        "oas": [
+            {"access_key_id": "AKID", "access_key_secret": "secret-one-0000"},
+            {"access_key_id": "AKID", "access_key_secret": "secret-two-0000"},
+        ],
+    }
+    for name, (one, two) in configs.items():
+        cls = PROVIDERS[name]
+        first, again, other = (
+            cls(label, settings, HttpSettings()).cache_identity()
+            for label, settings in (("x", one), ("y", one), ("x", two))
+        )
+        assert first == again, name  # the local account name does not matter
+        assert first != other, name  # another credential is another namespace
+        for secret in (*one.values(), *two.values()):
+            if "secret" in secret or secret in (key_a, key_b):
+                assert secret not in first and secret not in other, name
+    zoned = PROVIDERS["qingstor"]("x", {**configs["qingstor"][0], "zone": "pek3a"}, HttpSettings())
+    assert (
+        zoned.cache_identity()
+        != PROVIDERS["qingstor"]("x", configs["qingstor"][0], HttpSettings()).cache_identity()
+    )
