@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -21,8 +22,10 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, password: str | None = None) -> None:
+    def __init__(self, password: str | None = None, tls: tuple[str, str] | None = None) -> None:
+        """`tls=(certfile, keyfile)`: TLS only (rediss://), the certificate also its own CA."""
         self.password = password
+        self.tls = tls
         self.port = _free_port()
         self._dir = tempfile.mkdtemp(prefix="storfs-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
@@ -30,13 +33,28 @@ class RedisServer:
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 20) -> RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is missing: run scripts/setup (Debian package redis-server)")
-        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"]
+        ports = ["--port", str(self.port)]
+        if self.tls:
+            cert, key = self.tls
+            ports = [
+                "--port",
+                "0",
+                "--tls-port",
+                str(self.port),
+                "--tls-cert-file",
+                cert,
+                "--tls-key-file",
+                key,
+            ]
+            ports += ["--tls-ca-cert-file", cert, "--tls-auth-clients", "no"]
+        args = [binary, "--bind", "127.0.0.1", *ports, "--save", "", "--appendonly", "no"]
         args += ["--dir", self._dir, "--daemonize", "no", "--loglevel", "warning"]
         if self.password:
             args += ["--requirepass", self.password]
@@ -48,7 +66,11 @@ class RedisServer:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"redis-server exited: {self._proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as raw:
+                    conn = raw
+                    if self.tls:
+                        context = ssl.create_default_context(cafile=self.tls[0])
+                        conn = context.wrap_socket(raw, server_hostname="127.0.0.1")
                     conn.sendall(b"PING\r\n")
                     answer = conn.recv(64)
                 if answer.startswith((b"+PONG", b"-NOAUTH")):

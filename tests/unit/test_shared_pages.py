@@ -473,3 +473,31 @@ def test_cache_identity_names_the_credential_without_holding_it() -> None:
         zoned.cache_identity()
         != PROVIDERS["qingstor"]("x", configs["qingstor"][0], HttpSettings()).cache_identity()
     )
+
+
+def test_rediss_verifies_the_certificate(tmp_path) -> None:
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
+         "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    with RedisServer(tls=(str(cert), str(key))) as secure:
+        assert secure.url.startswith("rediss://")
+        unverified = connect(secure.url, password_env="", env={}, ttl=60, deadline=10, stats=Stats())
+        assert not unverified.ping()  # a self-signed certificate is refused by default
+        trusted = connect(
+            f"{secure.url}?ssl_ca_certs={cert}", password_env="", env={}, ttl=60, deadline=10, stats=Stats()
+        )
+        assert trusted.ping()
+        provider, again = FakeProvider(), FakeProvider()
+        trusted.wrap(provider.key("containers"), provider, provider.fetch)(None, False)  # type: ignore[arg-type]
+        trusted.settle()
+        reader = connect(
+            f"{secure.url}?ssl_ca_certs={cert}", password_env="", env={}, ttl=60, deadline=10, stats=Stats()
+        )
+        reader.wrap(again.key("containers"), again, again.fetch)(None, False)  # type: ignore[arg-type]
+        assert provider.fetched == [None] and again.fetched == []
