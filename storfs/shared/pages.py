@@ -48,7 +48,7 @@ POLL = (0.005, 0.05)  # first and longest pause between looks at a page another 
 MAX_BLOB = 32 * 1024 * 1024  # a stored page larger than this is not read
 SCAN_BUDGET = 10.0  # seconds one `drop` may spend finding keys
 ERROR_TTL = 2.0  # seconds a failed fetch answers the mounts that waited for it
-RESERVATION = 1.0  # seconds a next page's lock waits for our reader to ask for that page
+RESERVATION = 2.0  # seconds a next page's lock waits for our reader to ask for that page
 _MAC_LABEL = b"storfs shared page signing v1"
 
 # Delete or extend a lock only while it still holds our token (another mount may own it by now).
