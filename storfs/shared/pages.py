@@ -148,6 +148,7 @@ class SharedPages:
         self._held: dict[str, str] = {}  # lock key -> our token, while fetching
         self._reserved: dict[str, tuple[str, float]] = {}  # next pages' locks: token, when taken
         self._storing: set[Future[None]] = set()
+        self._closed = False
         self._keeper: threading.Thread | None = None
         self._warned: set[str] = set()
         self._last_reject_log = -1e9
@@ -415,7 +416,7 @@ class SharedPages:
 
     def _keep(self) -> None:
         """Extend the locks of fetches still running, so only a dead holder's lock expires."""
-        while True:
+        while not self._closed:
             time.sleep(min(LEASE / 3, RESERVATION / 2))
             with self._lock:
                 now = self.clock()
@@ -547,6 +548,9 @@ class SharedPages:
             return False
 
     def close(self) -> None:
+        """Store what is pending, stop extending locks, and close the connections."""
+        self.settle()
+        self._closed = True
         self.client.close()
 
 

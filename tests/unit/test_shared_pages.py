@@ -79,8 +79,21 @@ def fresh(server: RedisServer) -> RedisServer:
     return server
 
 
+_OPEN: list[SharedPages] = []
+
+
+@pytest.fixture(autouse=True)
+def close_mounts() -> Iterator[None]:
+    """Each test's SharedPages finish their background stores and lock keeping before the next."""
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def mount(server: RedisServer, ttl: float = 60) -> SharedPages:
-    return connect(server.url, password_env="", env={}, ttl=ttl, deadline=10, stats=Stats())
+    shared = connect(server.url, password_env="", env={}, ttl=ttl, deadline=10, stats=Stats())
+    _OPEN.append(shared)
+    return shared
 
 
 # -- codec ------------------------------------------------------------------------------------
