@@ -428,7 +428,8 @@ class SharedPages:
                 held = list(self._held.items())
             for lock_key, token in unclaimed:  # the reader stopped before that page
                 self._unhold(lock_key, token)
-                held.remove((lock_key, token))
+                if (lock_key, token) in held:
+                    held.remove((lock_key, token))
             for lock_key, token in held:
                 try:
                     self._call(self._extend, keys=[lock_key], args=[token, int(LEASE * 1000)])
