@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+from bench.fleet import fleet_bench
 from bench.measure import (
     concurrent_ls_l,
     cpu_seconds,
@@ -555,6 +556,12 @@ def main(argv: list[str] | None = None) -> int:
                 s3_bench(results, workdir / "s3", 1 if args.quick else args.reps, say)
             except Exception as exc:
                 results.notes.append(f"S3 scenarios not run: {_reason(exc)}")
+                say(results.notes[-1])
+                status = 1
+            try:
+                fleet_bench(results, workdir / "fleet", 1 if args.quick else args.reps, say, quick=args.quick)
+            except Exception as exc:
+                results.notes.append(f"Fleet scenario (shared cache) not run: {_reason(exc)}")
                 say(results.notes[-1])
                 status = 1
         except KeyboardInterrupt:

@@ -81,6 +81,8 @@ class ListingCache:
         )
         self._oversized: TTLCache[ListingKey, PageHints] = TTLCache(OVERSIZED_MAX, ttl, timer=timer)
         self._seen: LRUCache[tuple[ListingKey, str], tuple[float, Entry]] = LRUCache(seen_max)
+        #: Also told of every invalidation (a cache shared with other hosts drops its copies).
+        self.on_invalidate: list[Callable[[Callable[[ListingKey], bool]], int]] = []
 
     # -- listings that fit -------------------------------------------------------------------
 
@@ -151,7 +153,9 @@ class ListingCache:
                 doomed.append(key)
             for seen in [seen for seen in list(self._seen.keys()) if match(seen[0])]:
                 self._seen.pop(seen, None)
-            return len(doomed)
+        for listener in self.on_invalidate:
+            listener(match)
+        return len(doomed)
 
     @property
     def entries(self) -> int:

@@ -37,6 +37,13 @@ class CacheSettings:
     max_entries: int = 100_000
     max_pages: int = 10_000  # no listing may take more pages (a cursor that never ends)
     stale_if_error: bool = False  # serve an expired listing, with a warning, when refetching fails
+    # Shared listing cache (storfs/shared): a redis:// or rediss:// URL; "" keeps pages to this mount.
+    shared: str = ""
+    shared_password_env: str = ""  # the variable holding the Redis password, if not in the URL
+
+    def __post_init__(self) -> None:
+        if self.shared and not self.shared.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("[cache]: shared must be a redis://, rediss:// or unix:// URL")
 
 
 @dataclass(frozen=True)
@@ -259,7 +266,7 @@ def account_settings(
 
 
 #: How messages name the type a setting needs.
-_KIND = {bool: "true or false", int: "an integer", float: "a number"}
+_KIND = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
 #: Settings that would break storfs below these values.
 _MINIMUM = {
@@ -281,10 +288,11 @@ def _dataclass_table(cls: type, name: str, table: Any) -> Any:
         if key not in known:
             raise ConfigError(f"[{name}]: unknown key {key!r} (allowed: {', '.join(sorted(known))})")
         default: Any = known[key].default
-        if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, type(default) | int):
+        accepted = type(default) | int if isinstance(default, float) else type(default)
+        if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, accepted):
             raise ConfigError(f"[{name}]: {key} must be {_KIND[type(default)]}, got {value!r}")
         minimum = _MINIMUM.get(key, 0)
-        if not isinstance(value, bool) and value < minimum:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < minimum:
             raise ConfigError(f"[{name}]: {key} must be at least {minimum}, got {value!r}")
         values[key] = type(default)(value)
     return cls(**values)

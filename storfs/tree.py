@@ -57,6 +57,8 @@ class Tree:
     ) -> None:
         self.cache = cache
         self._wrap_fetch = wrap_fetch
+        #: Called by close(), after the providers' threads are stopped.
+        self.closers: list[Callable[[], None]] = []
         self._sources: LRUCache[ListingKey, Source] = LRUCache(maxsize=ORIGINS_MAX)
         # child listing -> (the listing it is under, the entry it belongs to); bounded like the cache
         self._origins: LRUCache[ListingKey, tuple[ListingKey, str]] = LRUCache(maxsize=ORIGINS_MAX)
@@ -69,6 +71,8 @@ class Tree:
         """Stop every account's threads (without waiting for requests in flight)."""
         for provider in self.providers:
             provider.close()
+        for close in self.closers:
+            close()
 
     @property
     def providers(self) -> list[Provider]:

@@ -111,6 +111,13 @@ class Mount:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self.listed():  # mounted after all, by a process that was then killed: a dead mount
+            run([fusermount(), "-uz", str(self.mountpoint)])
+
+    def listed(self) -> bool:
+        """Whether the kernel still lists the mountpoint (a dead mount fails os.path.ismount)."""
+        with open("/proc/mounts", encoding="utf-8", errors="replace") as mounts:
+            return any(line.split()[1:2] == [str(self.mountpoint)] for line in mounts)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

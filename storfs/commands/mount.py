@@ -15,6 +15,8 @@ import platformdirs
 from storfs import config, mount, probe
 from storfs.commands.common import add_config_argument, add_logging_arguments, private_log_file, setup_logging
 from storfs.errors import ConfigError
+from storfs.shared import from_config as shared_pages
+from storfs.stats import Stats
 from storfs.tree_walk import advice
 
 NAME = "mount"
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         overrides, fuse_extra, config_path = split_options(args.options)
         cfg = config.with_overrides(config.load(config_path or args.config), overrides)
         mountpoint = mount.check_mountpoint(args.mountpoint)
+        shared_pages(cfg, Stats())  # fail on a bad [cache] shared setting before anything is mounted
     except ConfigError as exc:
         print(f"storfs: {exc}", file=sys.stderr)
         return 2

@@ -54,6 +54,9 @@ def render(data: dict[str, Any]) -> str:
             cache.get("entries", 0), cache.get("hits", 0), cache.get("misses", 0), cache.get("evictions", 0)
         )
     )
+    shared = {k.removeprefix("shared_"): v for k, v in cache.items() if k.startswith("shared_")}
+    if shared:  # the shared cache (storfs/shared): hits, misses, waits, outages...
+        lines.append("shared cache  " + ", ".join(f"{v} {k}" for k, v in shared.items()))
     lines.append("upcalls       " + ", ".join(f"{k} {v}" for k, v in data["upcalls"].items()))
     if data["errors"]:
         lines.append("errors        " + ", ".join(f"{k} {v}" for k, v in data["errors"].items()))

@@ -118,6 +118,14 @@ class Provider(ABC):
         """Fixed directories inside a directory entry of listing `key` (none by default)."""
         return {}
 
+    def cache_identity(self) -> str:
+        """Who this account is to a shared cache: its endpoint, account and credential fingerprint.
+
+        Two mounts share listings only when these strings are equal; the string holds an HMAC of
+        the secret (`credential_fingerprint`), never the secret. NotImplementedError: not shared.
+        """
+        raise NotImplementedError(f"{self.name} has no cache identity")
+
     def contents(self, key: ListingKey, entry: Entry) -> ListingKey | None:
         """The listing a directory entry of listing `key` shows as its own children, if any.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,3 +38,12 @@ def endpoint(value: Any, where: str, key: str, example: str, *, allow_path: bool
     if parts.scheme not in ("http", "https") or not parts.netloc or bad_path or parts.query or parts.fragment:
         raise ConfigError(f"{where}: `{key}` must look like {example!r}, got {value!r}")
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/') if allow_path else ''}"
+
+
+#: Keys credential fingerprints: a fixed label, so equal secrets give equal fingerprints anywhere.
+_FINGERPRINT_LABEL = b"storfs credential fingerprint v1"
+
+
+def credential_fingerprint(secret: str) -> str:
+    """HMAC-SHA256 of `secret` keyed by a fixed storfs label (hex): names a credential, reveals none."""
+    return hmac.new(_FINGERPRINT_LABEL, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()

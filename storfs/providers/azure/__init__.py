@@ -19,7 +19,7 @@ from storfs.gc_policy import no_cyclic_gc
 from storfs.providers.azure.parse import parse_containers, parse_xml
 from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
-from storfs.providers.common import endpoint
+from storfs.providers.common import credential_fingerprint, endpoint
 from storfs.source import Fetched, OnSent
 from storfs.transport import HttpSettings
 from storfs.untrusted import server_text
@@ -77,6 +77,7 @@ class AzureProvider(Provider):
         url = options.get("endpoint") or default
         self.root_url = endpoint(url, where, "endpoint", default, allow_path=True) + "/"
         self._auth: requests.auth.AuthBase
+        self._credential = str(options.get("key") or options.get("sas") or "")
         if options.get("key"):
             self._auth = SharedKeyAuth(self.storage_account, _account_key(options["key"], where))
         elif options.get("sas"):
@@ -86,6 +87,10 @@ class AzureProvider(Provider):
 
     def top_level(self) -> dict[str, ListingKey]:
         return {"containers": self.key("containers")}
+
+    def cache_identity(self) -> str:
+        fingerprint = credential_fingerprint(self._credential)
+        return f"azure {self.root_url} {self.storage_account} {fingerprint}"
 
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         return self.fetch_page(key, cursor).page()

@@ -16,7 +16,7 @@ import requests
 from storfs.entry import Page
 from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
 from storfs.providers.base import ListingKey, Provider
-from storfs.providers.common import endpoint, required_string
+from storfs.providers.common import credential_fingerprint, endpoint, required_string
 from storfs.providers.oas.parse import WHAT, parse_vaults
 from storfs.providers.oas.signer import OASAuth
 from storfs.transport import HttpSettings
@@ -76,9 +76,13 @@ class OASProvider(Provider):
         raw_endpoint = settings.get("endpoint", DEFAULT_ENDPOINT)
         self.root_url = endpoint(raw_endpoint, where, "endpoint", DEFAULT_ENDPOINT)
         self._auth = OASAuth(access_key_id, access_key_secret, clock)
+        self._identity = f"oas {self.root_url} {access_key_id} {credential_fingerprint(access_key_secret)}"
 
     def top_level(self) -> dict[str, ListingKey]:
         return {VAULTS: self.key(VAULTS)}
+
+    def cache_identity(self) -> str:
+        return self._identity
 
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         if key.kind != VAULTS:

@@ -19,7 +19,7 @@ import requests
 from storfs.entry import Entry, Page
 from storfs.errors import AccessDenied, BadResponse, ConfigError, NotFound, RemoteError, StorfsError
 from storfs.providers.base import ListingKey, Provider
-from storfs.providers.common import endpoint, required_string
+from storfs.providers.common import credential_fingerprint, endpoint, required_string
 from storfs.providers.qingstor import parse
 from storfs.providers.qingstor.signer import QSAuth
 from storfs.redact import REDACTOR
@@ -91,6 +91,16 @@ class QingStorProvider(Provider):
             _check_zone_endpoint(self.zone_endpoint, where)
         self._default_host = urlsplit(self.endpoint).hostname == "qingstor.com"
         self._auth = QSAuth(options["access_key_id"], options["secret_access_key"], clock)
+        self._identity = " ".join(
+            [
+                "qingstor",
+                self.endpoint,
+                self.zone or "-",  # a zone filters GET Service: another listing
+                self.zone_endpoint or "-",
+                options["access_key_id"],
+                credential_fingerprint(options["secret_access_key"]),
+            ]
+        )
 
     def top_level(self) -> dict[str, ListingKey]:
         return {BUCKETS: self.key(BUCKETS)}
@@ -102,6 +112,9 @@ class QingStorProvider(Provider):
             bucket, location = key.args
             return {PARTS: self.key(PARTS, bucket, location, entry.ref[0], entry.name)}
         return {}
+
+    def cache_identity(self) -> str:
+        return self._identity
 
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         if key.kind == BUCKETS:
