@@ -133,7 +133,8 @@ class Session:
                         self._warm_pool.submit(self._warm, child_key)
             index += 1
             grandchildren = provider.children(key, entry) if entry.is_dir else {}
-            child_node = Node(entry=entry, children=dict(grandchildren), provider=provider)
+            contents = provider.contents(key, entry) if entry.is_dir else None
+            child_node = Node(entry=entry, children=dict(grandchildren), listing=contents, provider=provider)
             yield Item(prefix + entry.name, entry.name, entry), child_node
 
     def walk(

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, NamedTuple
 import requests
 
 from storfs.entry import Entry, Page
-from storfs.errors import ConfigError, StorfsError
+from storfs.errors import ConfigError, NotSupported, StorfsError
 from storfs.transport import HttpSettings, make_session, send
 
 
@@ -98,6 +98,14 @@ class Provider(ABC):
         entry must be exactly what the listing shows. Raises NotImplementedError otherwise.
         """
         raise NotImplementedError
+
+    def readable(self, entry: Entry) -> bool:
+        """Whether the API can serve the bytes of file `entry` (blobs and objects can; parts cannot)."""
+        return False
+
+    def read_range(self, entry: Entry, start: int, end: int) -> bytes:
+        """Bytes `[start, end)` of file `entry`, of the version listed (EIO if it changed since)."""
+        raise NotSupported(f"{self.label}: the API cannot serve the bytes of {entry.name!r}")
 
     @abstractmethod
     def list_page(self, key: ListingKey, cursor: str | None, *, ahead: bool = False) -> Page:

@@ -1,4 +1,5 @@
-"""Azure Blob Storage: List Containers under `/azure/<account>/containers/`."""
+"""Azure Blob Storage: List Containers under `/azure/<account>/containers/`, and inside them
+`blobs/` and `uploads/` (see `blobs.py`)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from xml.sax.saxutils import unescape
 
 import requests
 
-from storfs.entry import Page
+from storfs.entry import Entry, Page
 from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
+from storfs.providers.azure.blobs import BLOBS, BLOCKS, UPLOADS, Blobs
 from storfs.providers.azure.parse import parse_containers
 from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
@@ -59,11 +61,44 @@ class AzureProvider(Provider):
         else:
             raise ConfigError(f"[azure.{account}]: set one of `key`, `sas` or `connection_string`")
         self._pipeline = Pipeline()
+        self.blobs = Blobs(self._signed_get, self.page_size, self.label)
 
     def top_level(self) -> dict[str, ListingKey]:
         return {"containers": self.key("containers")}
 
+    def children(self, key: ListingKey, entry: Entry) -> dict[str, ListingKey]:
+        if key.kind == "containers":
+            return {BLOBS: self.key(BLOBS, entry.name, ""), UPLOADS: self.key(UPLOADS, entry.name)}
+        if key.kind == UPLOADS:
+            return {BLOCKS: self.key(BLOCKS, *entry.ref)}
+        return {}
+
+    def contents(self, key: ListingKey, entry: Entry) -> ListingKey | None:
+        if key.kind == BLOBS and entry.is_dir:
+            container, prefix = entry.ref
+            return self.key(BLOBS, container, prefix)
+        return None
+
+    def lookup(self, key: ListingKey, name: str) -> Entry | None:
+        if key.kind == BLOBS:
+            return self.blobs.lookup_blob(key, name)
+        raise NotImplementedError
+
+    def readable(self, entry: Entry) -> bool:
+        return not entry.is_dir and len(entry.ref) == 3
+
+    def read_range(self, entry: Entry, start: int, end: int) -> bytes:
+        if not self.readable(entry):
+            return super().read_range(entry, start, end)
+        return self.blobs.read_range(entry, start, end)
+
     def list_page(self, key: ListingKey, cursor: str | None, *, ahead: bool = False) -> Page:
+        if key.kind == BLOBS:
+            return self.blobs.list_blobs(key, cursor)
+        if key.kind == UPLOADS:
+            return self.blobs.list_uploads(key, cursor)
+        if key.kind == BLOCKS:
+            return self.blobs.list_blocks(key)
         if cursor is None:
             self._pipeline.clear()  # a listing that starts over never takes an older page
         body = self._pipeline.take(cursor) or self._request(cursor)
@@ -90,6 +125,16 @@ class AzureProvider(Provider):
         )
         prepared = self.session.prepare_request(request)
         return self.get(prepared, op="list_containers", what=f"{self.label} List Containers").content
+
+    def _signed_get(
+        self, path: str, query: list[tuple[str, str]], op: str, what: str, headers: dict[str, str]
+    ) -> requests.Response:
+        """A signed GET of `path` (below the account URL, starting with `/`)."""
+        url = self.root_url + path[1:] + ("?" + urlencode(query, quote_via=quote) if query else "")
+        request = requests.Request(
+            "GET", url, headers={"x-ms-version": API_VERSION, **headers}, auth=self._auth
+        )
+        return self.get(self.session.prepare_request(request), op=op, what=what)
 
     @staticmethod
     def decode_error(response: requests.Response) -> StorfsError:

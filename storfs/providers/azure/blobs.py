@@ -1,0 +1,147 @@
+"""Inside a container: List Blobs (blobs/), uncommitted blobs (uploads/), Get Block List, ranged Get Blob.
+
+/azure/<account>/containers/<c>/blobs/<prefix>/.../<blob>
+/azure/<account>/containers/<c>/uploads/<blob, / as %2F>/blocks/<00000>
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import quote
+
+import requests
+
+from storfs.entry import Entry, Page
+from storfs.errors import BadResponse, StorfsError
+from storfs.names import DelimitedPage, SkipLog, decide, escape_key, segment_of, unusable_reason
+from storfs.providers.azure.parse import BlobsPage, parse_blobs, parse_uncommitted_blocks, prefix_entry
+from storfs.providers.base import ListingKey
+from storfs.reader import ChangedSinceListing
+
+BLOBS, UPLOADS, BLOCKS = "blobs", "uploads", "blocks"
+
+#: get(path, query, op, what, headers) -> response: the provider's signed GET.
+Get = Callable[[str, list[tuple[str, str]], str, str, dict[str, str]], requests.Response]
+
+
+class Blobs:
+    """The listings and reads below one Azure account's containers."""
+
+    def __init__(self, get: Get, page_size: int, label: str) -> None:
+        self._get = get
+        self.page_size = page_size
+        self.label = label
+        self.skipped = SkipLog()
+
+    # -- listings ----------------------------------------------------------------------------
+
+    def list_blobs(self, key: ListingKey, cursor: str | None) -> Page:
+        container, prefix = key.args
+        what = f"{self.label} List Blobs {container}"
+        page = self._blobs_page(container, prefix, cursor, self.page_size, what)
+        delimited = DelimitedPage(
+            objects=page.blobs,
+            prefixes=[(p, prefix_entry(container, p, segment_of(prefix, p))) for p in page.prefixes],
+            more=page.next_marker is not None,
+        )
+        entries, skipped = decide(prefix, delimited, lambda p: self._has_prefix(container, p, what))
+        self.skipped.record(key, f"{what} prefix {prefix!r}", cursor is None, skipped)
+        return Page(entries, page.next_marker)
+
+    def lookup_blob(self, key: ListingKey, name: str) -> Entry | None:
+        """The entry `name` of blobs listing `key`: the object and its prefix, in two tiny queries."""
+        container, prefix = key.args
+        if unusable_reason(name) is not None:
+            return None
+        what = f"{self.label} List Blobs {container} (one name)"
+        directory = prefix + name + "/"
+        if self._has_prefix(container, directory, what):
+            return prefix_entry(container, directory, name)
+        page = self._blobs_page(container, prefix + name, None, 1, what, flat=True, base=prefix)
+        for blob_name, entry in page.blobs:
+            if blob_name == prefix + name:
+                return entry
+        return None
+
+    def list_uploads(self, key: ListingKey, cursor: str | None) -> Page:
+        """Blobs that exist only as uncommitted blocks: in the listing with uncommitted blobs,
+        absent from the one without. Both pages start at the same marker; the committed page of
+        the same size reaches at least as far, since its names are a subset."""
+        (container,) = key.args
+        what = f"{self.label} List Blobs {container} (uncommitted)"
+        every = self._blobs_page(container, "", cursor, self.page_size, what, flat=True, uncommitted=True)
+        if not every.blobs:
+            return Page([], every.next_marker)
+        committed = self._blobs_page(container, "", cursor, self.page_size, what, flat=True)
+        known = {name for name, _ in committed.blobs}
+        entries = []
+        for name, blob in every.blobs:
+            if name not in known:
+                fields, ref = blob.fields, (container, name)
+                entries.append(Entry(escape_key(name), is_dir=True, mtime=blob.mtime, fields=fields, ref=ref))
+        return Page(entries, every.next_marker)
+
+    def list_blocks(self, key: ListingKey) -> Page:
+        container, blob_name = key.args
+        what = f"{self.label} Get Block List {container}"
+        query = [("comp", "blocklist"), ("blocklisttype", "uncommitted")]
+        response = self._get(_blob_path(container, blob_name), query, "get_block_list", what, {})
+        return Page(parse_uncommitted_blocks(response.content, what), None)
+
+    # -- bytes -------------------------------------------------------------------------------
+
+    def read_range(self, entry: Entry, start: int, end: int) -> bytes:
+        """Bytes `[start, end)` of a listed blob, only from the version listed (If-Match + ETag)."""
+        container, blob_name, etag = entry.ref
+        what = f"{self.label} Get Blob {container}"
+        headers = {"x-ms-range": f"bytes={start}-{end - 1}"}
+        if etag:
+            headers["If-Match"] = f'"{etag}"'
+        try:
+            response = self._get(_blob_path(container, blob_name), [], "get_blob", what, headers)
+        except StorfsError as exc:
+            if "412" in str(exc) or "ConditionNotMet" in str(exc):
+                raise ChangedSinceListing(f"{what}: the blob changed since it was listed") from None
+            raise
+        sent = response.headers.get("ETag", "").strip('"')
+        if etag and sent and sent != etag:
+            raise ChangedSinceListing(f"{what}: the blob changed since it was listed")
+        data = response.content
+        if len(data) != end - start:
+            raise BadResponse(f"{what}: asked for {end - start} bytes, got {len(data)}")
+        return data
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _blobs_page(
+        self,
+        container: str,
+        prefix: str,
+        cursor: str | None,
+        size: int,
+        what: str,
+        *,
+        flat: bool = False,
+        uncommitted: bool = False,
+        base: str | None = None,
+    ) -> BlobsPage:
+        """One List Blobs page of names starting with `prefix`; entries named below `base` (or `prefix`)."""
+        query = [("restype", "container"), ("comp", "list"), ("maxresults", str(size))]
+        query.append(("include", "uncommittedblobs" if uncommitted else "metadata"))
+        if not flat:
+            query.append(("delimiter", "/"))
+        if prefix:
+            query.append(("prefix", prefix))
+        if cursor:
+            query.append(("marker", cursor))
+        response = self._get("/" + quote(container, safe=""), query, "list_blobs", what, {})
+        return parse_blobs(response.content, prefix if base is None else base, container)
+
+    def _has_prefix(self, container: str, prefix: str, what: str) -> bool:
+        """Whether any blob name starts with `prefix` (one request, one result at most)."""
+        page = self._blobs_page(container, prefix, None, 1, what, flat=True)
+        return bool(page.blobs)
+
+
+def _blob_path(container: str, blob_name: str) -> str:
+    return "/" + quote(container, safe="") + "/" + quote(blob_name, safe="/")

@@ -1,0 +1,102 @@
+"""Reading a listed blob or object: ranged GETs in chunks, read-ahead while reads go in order.
+
+Memory per open file is bounded: at most `ahead + 2` chunks are held or in flight. Every chunk
+comes from the version that was listed (the provider sends If-Match and checks the ETag); once
+one chunk says the object changed, every later read of that open file fails with EIO, so a
+reader never gets bytes of two versions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from storfs.errors import StorfsError
+
+#: fetch(start, end) -> the bytes [start, end) of the listed version.
+FetchRange = Callable[[int, int], bytes]
+
+CHUNK = 4 * 1024 * 1024
+AHEAD = 2
+
+#: Shared by every open file; a chunk request waits at most `deadline` inside the provider.
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="storfs-read")
+
+
+class ChangedSinceListing(StorfsError):
+    """The object's ETag is not the one listed: its bytes would mix two versions (EIO)."""
+
+
+class RangeReader:
+    """One open file's bytes, fetched chunk by chunk as reads need them."""
+
+    def __init__(self, fetch: FetchRange, size: int, *, chunk: int = CHUNK, ahead: int = AHEAD) -> None:
+        self._fetch = fetch
+        self.size = size
+        self.chunk = chunk
+        self.ahead = ahead
+        self._lock = threading.Lock()
+        self._chunks: OrderedDict[int, Future[bytes]] = OrderedDict()
+        self._next = 0  # the chunk a reader going in order asks for next
+        self._failure: OSError | None = None
+        self.requests = 0
+
+    @property
+    def max_chunks(self) -> int:
+        """The most chunks this file ever holds or has in flight (the memory bound)."""
+        return self.ahead + 2
+
+    def read(self, offset: int, size: int) -> bytes:
+        if self._failure is not None:
+            raise OSError(self._failure.errno, self._failure.strerror)
+        end = min(self.size, offset + size)
+        if offset >= end:
+            return b""
+        first, last = offset // self.chunk, (end - 1) // self.chunk
+        with self._lock:
+            sequential = first in (self._next, self._next - 1)
+            wanted = [*range(first, last + 1)]
+            if sequential:
+                wanted += range(last + 1, last + 1 + self.ahead)
+            futures = [self._start(index) for index in wanted if index * self.chunk < self.size]
+            self._next = last + 1
+            self._trim(first, last + self.ahead)
+        pieces = []
+        for index, future in zip(range(first, last + 1), futures, strict=False):
+            try:
+                data = future.result()
+            except OSError as exc:
+                with self._lock:
+                    self._chunks.pop(index, None)  # a transient failure may be retried
+                if isinstance(exc, ChangedSinceListing):
+                    self._failure = exc
+                raise
+            base = index * self.chunk
+            pieces.append(data[max(offset, base) - base : min(end, base + len(data)) - base])
+        return b"".join(pieces)
+
+    def close(self) -> None:
+        with self._lock:
+            for future in self._chunks.values():
+                future.cancel()
+            self._chunks.clear()
+
+    def _start(self, index: int) -> Future[bytes]:
+        future = self._chunks.get(index)
+        if future is None:
+            start = index * self.chunk
+            end = min(self.size, start + self.chunk)
+            self.requests += 1
+            future = self._chunks[index] = _POOL.submit(self._fetch, start, end)
+        self._chunks.move_to_end(index)
+        return future
+
+    def _trim(self, low: int, high: int) -> None:
+        """Drop chunks outside `[low - 1, high]`, then the least recently used past the bound."""
+        for index in [i for i in self._chunks if i < low - 1 or i > high]:
+            self._chunks.pop(index).cancel()
+        while len(self._chunks) > self.max_chunks:
+            _, future = self._chunks.popitem(last=False)
+            future.cancel()
