@@ -680,9 +680,22 @@ def test_sdk_list_objects_matches_the_documented_example(server):
     # The doc's example answer: 2 keys and 2 common prefixes fill a limit of 4.
     assert [k["key"] for k in out["keys"]] == ["api.txt", "bigtable-osdi06.pdf"]
     assert out["common_prefixes"] == ["QCI/", "Screenshot/"]
-    assert (out["has_more"], out["next_marker"], out["marker"]) == (True, "bigtable-osdi06.pdf", "bigtable-osdi06.pdf")
+    assert (out["has_more"], out["next_marker"], out["marker"]) == (
+        True,
+        "bigtable-osdi06.pdf",
+        "bigtable-osdi06.pdf",
+    )
     item = out["keys"][0]
-    assert set(item) == {"key", "size", "etag", "mime_type", "created", "modified", "encrypted", "storage_class"}
+    assert set(item) == {
+        "key",
+        "size",
+        "etag",
+        "mime_type",
+        "created",
+        "modified",
+        "encrypted",
+        "storage_class",
+    }
     assert item["etag"].startswith('"') and item["size"] == len(b"api.txt") * 3
     rest = bucket.list_objects(delimiter="/", limit="4", marker=out["next_marker"])
     assert (rest["common_prefixes"], rest["has_more"], rest["next_marker"]) == (["z/"], False, "")

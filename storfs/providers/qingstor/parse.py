@@ -82,3 +82,42 @@ def part_entry(item: dict[str, Any], what: str) -> Entry:
         raise BadResponse(f"{what} answered a part without a valid `part_number`")
     size = size_or_zero(item.get("size"))
     return Entry(f"{number:05d}", is_dir=False, size=size, mtime=created(item), fields=fields_of(item))
+
+
+# -- GET Bucket (List Objects) -------------------------------------------------------------------
+
+_PREFIX = field_name(PROVIDER, "prefix")
+_ETAG = field_name(PROVIDER, "etag")
+
+
+def object_entry(item: dict[str, Any], segment: str, ref: tuple[str, ...], what: str) -> Entry:
+    """A file from one `keys[]` item: size, mtime `modified` (else `created`), ctime `created`.
+
+    `etag` is shown without the quotes the API puts around it; `ref` gets it appended.
+    """
+    required_str(item, "key", what)
+    fields = list(fields_of(item))
+    etag = text(item.get("etag") or "").strip('"')
+    if _ETAG in fields:
+        fields[fields.index(_ETAG) + 1] = etag
+    modified = item.get("modified")
+    born = created(item)
+    mtime = float(modified) if isinstance(modified, int) and not isinstance(modified, bool) else born
+    size = size_or_zero(item.get("size"))
+    return Entry(
+        segment, is_dir=False, size=size, mtime=mtime, ctime=born, fields=tuple(fields), ref=(*ref, etag)
+    )
+
+
+def common_prefixes(data: dict[str, Any], what: str) -> list[str]:
+    value = data.get("common_prefixes")
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise BadResponse(f"{what} answered `common_prefixes` that is not a list of strings")
+    return value
+
+
+def prefix_entry(prefix: str, segment: str, ref: tuple[str, ...]) -> Entry:
+    """The directory a common prefix shows (the API sends nothing else about it)."""
+    return Entry(segment, is_dir=True, fields=(_PREFIX, prefix), ref=ref)
