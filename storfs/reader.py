@@ -57,14 +57,16 @@ class RangeReader:
         first, last = offset // self.chunk, (end - 1) // self.chunk
         with self._lock:
             sequential = first in (self._next, self._next - 1)
-            wanted = [*range(first, last + 1)]
+            needed = range(first, last + 1)
+            futures = [self._start(index) for index in needed]
             if sequential:
-                wanted += range(last + 1, last + 1 + self.ahead)
-            futures = [self._start(index) for index in wanted if index * self.chunk < self.size]
+                for index in range(last + 1, last + 1 + self.ahead):
+                    if index * self.chunk < self.size:
+                        self._start(index)
             self._next = last + 1
-            self._trim(first, last + self.ahead)
+            self._trim(first, last + self.ahead, needed)
         pieces = []
-        for index, future in zip(range(first, last + 1), futures, strict=False):
+        for index, future in zip(needed, futures, strict=True):
             try:
                 data = future.result()
             except OSError as exc:
@@ -93,10 +95,15 @@ class RangeReader:
         self._chunks.move_to_end(index)
         return future
 
-    def _trim(self, low: int, high: int) -> None:
-        """Drop chunks outside `[low - 1, high]`, then the least recently used past the bound."""
+    def _trim(self, low: int, high: int, needed: range) -> None:
+        """Drop chunks outside `[low - 1, high]`, then the least recently used past the bound.
+
+        Chunks this read needs stay, so one read larger than the bound still completes.
+        """
         for index in [i for i in self._chunks if i < low - 1 or i > high]:
             self._chunks.pop(index).cancel()
-        while len(self._chunks) > self.max_chunks:
-            _, future = self._chunks.popitem(last=False)
-            future.cancel()
+        for index in list(self._chunks):
+            if len(self._chunks) <= self.max_chunks:
+                break
+            if index not in needed:
+                self._chunks.pop(index).cancel()
