@@ -75,6 +75,8 @@ class Session:
         self.attrs = StatMaker(os.getuid(), os.getgid(), float(int(time.time())))  # fixed levels: now
         #: Called before the walk waits on the network (to flush what it printed so far).
         self.before_fetch: Callable[[], None] | None = None
+        #: (directory path, raw key, reason) of keys the listings walked so far could not show.
+        self.not_shown: list[tuple[str, str, str]] = []
         #: How many directory entries ahead of the walk get their listings' first pages fetched.
         self.window = 2 * http.parallel_pages
 
@@ -124,6 +126,8 @@ class Session:
                 self._before_fetch()  # about to wait on the network
             entry = listing.entry_at(index, readahead=True)
             if entry is None:
+                for raw_key, reason in provider.not_shown(key):
+                    self.not_shown.append((path, raw_key, reason))
                 return
             while warmed < min(index + self.window, len(listing)):
                 ahead = listing.entry_at(warmed)

@@ -94,6 +94,10 @@ def list_path(session: Session, args: argparse.Namespace, output: Output) -> int
     now = time.time()
     for child, _ in items:
         output.line(render(child, session.stat(child), args, now), escape(child.path))
+    if args.json:
+        for directory, raw_key, reason in session.not_shown:
+            record = {"path": directory, "type": "not_shown", "key": raw_key, "reason": reason}
+            output.line(to_json(record), escape(directory))
     return 1 if failures else 0
 
 

@@ -99,6 +99,10 @@ class Provider(ABC):
         """
         raise NotImplementedError
 
+    def not_shown(self, key: ListingKey) -> list[tuple[str, str]]:
+        """Keys listing `key` could not show as paths, with why (`storfs ls --json` prints them)."""
+        return []
+
     def readable(self, entry: Entry) -> bool:
         """Whether the API can serve the bytes of file `entry` (blobs and objects can; parts cannot)."""
         return False

@@ -4,6 +4,8 @@ for listings and bytes is the official qingstor-sdk talking to the same server."
 from __future__ import annotations
 
 import hashlib
+import json
+import sys
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,3 +169,36 @@ def test_changed_object_is_eio(objects: Path, server: QingStorServer) -> None:
         with pytest.raises(OSError) as raised:
             handle.read(8)
         assert raised.value.errno == 5
+
+
+def test_storfs_ls_json_shows_the_keys_it_cannot_show(server: QingStorServer, tmp_path: Path) -> None:
+    account = {"access_key_id": AKID, "secret_access_key": SECRET, "endpoint": server.url, "page_size": 4}
+    config = write_config(tmp_path / "config.toml", {"qingstor.main": account})
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "storfs",
+            "ls",
+            "-R",
+            "--json",
+            "--config",
+            str(config),
+            f"qingstor/main/buckets/{BUCKET}",
+        ],
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    not_shown = {(r["key"], r["reason"]) for r in records if r["type"] == "not_shown"}
+    # A prefix that cannot be a directory stands for every key below it.
+    assert not_shown == {
+        ("a//", "empty path segment"),
+        ("a/../", "reserved name"),
+        ("c/./", "reserved name"),
+        ("x" * 300 + "/", "segment longer than 255 bytes"),
+        ("both", "object shadowed by a directory of the same name"),
+    }
+    files = {r["path"] for r in records if r["type"] == "file"}
+    prefix = f"qingstor/main/buckets/{BUCKET}/objects/"
+    assert files == {prefix + k for k in shown(sdk_objects(server))}

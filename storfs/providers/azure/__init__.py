@@ -84,6 +84,9 @@ class AzureProvider(Provider):
             return self.blobs.lookup_blob(key, name)
         raise NotImplementedError
 
+    def not_shown(self, key: ListingKey) -> list[tuple[str, str]]:
+        return [(s.key, s.reason) for s in self.blobs.skipped.keys(key)]
+
     def readable(self, entry: Entry) -> bool:
         return not entry.is_dir and len(entry.ref) == 3
 

@@ -105,6 +105,9 @@ class QingStorProvider(Provider):
             return self.objects.lookup(key, name)
         raise NotImplementedError
 
+    def not_shown(self, key: ListingKey) -> list[tuple[str, str]]:
+        return [(s.key, s.reason) for s in self.objects.skipped.keys(key)]
+
     def readable(self, entry: Entry) -> bool:
         return not entry.is_dir and len(entry.ref) == 4
 
