@@ -52,10 +52,13 @@ class Provider(ABC):
     def decode_error(response: requests.Response) -> StorfsError:
         """The StorfsError an error response means (from its status and the service's code)."""
 
-    def get(self, request: requests.PreparedRequest, *, op: str, what: str) -> requests.Response:
+    def get(
+        self, request: requests.PreparedRequest, *, op: str, what: str, raw_body: bool = False
+    ) -> requests.Response:
         """Send a signed GET through this account's session: a 2xx response or a StorfsError.
 
-        `op` labels the request in the stats (`list_containers`); `what` names it in messages.
+        `op` labels the request in the stats (`list_containers`); `what` names it in messages;
+        `raw_body` reads the body as sent, fast (object bytes).
         """
         return send(
             self.session,
@@ -66,6 +69,7 @@ class Provider(ABC):
             op=op,
             what=what,
             decode_error=self.decode_error,
+            raw_body=raw_body,
         )
 
     @property

@@ -23,7 +23,7 @@ LOGS = "logs"
 BACKUPS = "backups"
 RANDOM = random.Random(14)
 BIG = RANDOM.randbytes(9 * 1024 * 1024 + 123)  # three read chunks, the last one short
-CHANGING = RANDOM.randbytes(17 * 1024 * 1024 + 5)  # more chunks than the read-ahead holds
+CHANGING = RANDOM.randbytes(40 * 1024 * 1024 + 5)  # more chunks than the read-ahead reaches
 
 BLOBS: dict[str, bytes] = {
     "2026/11/app-30.log": b"line\n" * 9000,

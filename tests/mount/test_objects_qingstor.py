@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import random
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +22,7 @@ SECRET = "EXAMPLEsecretKEY0000000000000000000000001"
 BUCKET = "mybucket"
 RANDOM = random.Random(1414)
 BIG = RANDOM.randbytes(6 * 1024 * 1024 + 7)
-CHANGING = RANDOM.randbytes(17 * 1024 * 1024 + 1)
+CHANGING = RANDOM.randbytes(40 * 1024 * 1024 + 1)  # more chunks than the read-ahead reaches
 
 OBJECTS: dict[str, bytes] = {
     **{

@@ -5,11 +5,12 @@ from __future__ import annotations
 import errno
 import random
 import threading
+import time
 
 import pytest
 
 from storfs.errors import RemoteError
-from storfs.reader import ChangedSinceListing, RangeReader
+from storfs.reader import ChangedSinceListing, RangeReader, held_bytes
 
 DATA = random.Random(3).randbytes(10_000)
 
@@ -83,3 +84,25 @@ def test_empty_file_and_reads_past_the_end_cost_nothing() -> None:
     source = Source(b"")
     reader = RangeReader(source, 0)
     assert reader.read(0, 4096) == b"" and source.calls == []
+
+
+def test_first_read_does_not_read_ahead_and_the_budget_stops_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = held_bytes()
+    source = Source()
+    reader = RangeReader(source, len(DATA), chunk=1000, ahead=3)
+    reader.read(0, 10)
+    assert source.calls == [(0, 1000)]  # `head`: one chunk
+    reader.read(10, 10)  # continues where the last read ended: now read ahead
+    deadline = time.monotonic() + 10
+    while len(source.calls) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(source.calls) == [(0, 1000), (1000, 2000), (2000, 3000), (3000, 4000)]
+    monkeypatch.setattr("storfs.reader.READ_AHEAD_BUDGET", 0)
+    other = Source()
+    capped = RangeReader(other, len(DATA), chunk=1000, ahead=3)
+    capped.read(0, 10)
+    capped.read(10, 2000)
+    assert sorted(other.calls) == [(0, 1000), (1000, 2000), (2000, 3000)]  # only what reads need
+    reader.close()
+    capped.close()
+    assert held_bytes() == before

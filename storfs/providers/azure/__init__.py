@@ -130,14 +130,21 @@ class AzureProvider(Provider):
         return self.get(prepared, op="list_containers", what=f"{self.label} List Containers").content
 
     def _signed_get(
-        self, path: str, query: list[tuple[str, str]], op: str, what: str, headers: dict[str, str]
+        self,
+        path: str,
+        query: list[tuple[str, str]],
+        op: str,
+        what: str,
+        headers: dict[str, str],
+        *,
+        raw_body: bool = False,
     ) -> requests.Response:
         """A signed GET of `path` (below the account URL, starting with `/`)."""
         url = self.root_url + path[1:] + ("?" + urlencode(query, quote_via=quote) if query else "")
         request = requests.Request(
             "GET", url, headers={"x-ms-version": API_VERSION, **headers}, auth=self._auth
         )
-        return self.get(self.session.prepare_request(request), op=op, what=what)
+        return self.get(self.session.prepare_request(request), op=op, what=what, raw_body=raw_body)
 
     @staticmethod
     def decode_error(response: requests.Response) -> StorfsError:

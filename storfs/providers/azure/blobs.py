@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import quote
 
 import requests
@@ -20,8 +20,20 @@ from storfs.reader import ChangedSinceListing
 
 BLOBS, UPLOADS, BLOCKS = "blobs", "uploads", "blocks"
 
-#: get(path, query, op, what, headers) -> response: the provider's signed GET.
-Get = Callable[[str, list[tuple[str, str]], str, str, dict[str, str]], requests.Response]
+
+class Get(Protocol):
+    """The provider's signed GET of `path` below the account URL."""
+
+    def __call__(
+        self,
+        path: str,
+        query: list[tuple[str, str]],
+        op: str,
+        what: str,
+        headers: dict[str, str],
+        *,
+        raw_body: bool = False,
+    ) -> requests.Response: ...
 
 
 class Blobs:
@@ -98,7 +110,8 @@ class Blobs:
         if etag:
             headers["If-Match"] = f'"{etag}"'
         try:
-            response = self._get(_blob_path(container, blob_name), [], "get_blob", what, headers)
+            path = _blob_path(container, blob_name)
+            response = self._get(path, [], "get_blob", what, headers, raw_body=True)
         except StorfsError as exc:
             if "412" in str(exc) or "ConditionNotMet" in str(exc):
                 raise ChangedSinceListing(f"{what}: the blob changed since it was listed") from None

@@ -205,7 +205,15 @@ class QingStorProvider(Provider):
         return parse.load_json(response.content, what)
 
     def _send(
-        self, op: str, origin: str, path: str, query: str, what: str, headers: Mapping[str, str]
+        self,
+        op: str,
+        origin: str,
+        path: str,
+        query: str,
+        what: str,
+        headers: Mapping[str, str],
+        *,
+        raw_body: bool = False,
     ) -> requests.Response:
         # Prepared by hand and signed last: requests' URL preparation would resolve `.`/`..`
         # segments in object keys, so the signed path would not be the path sent.
@@ -213,7 +221,7 @@ class QingStorProvider(Provider):
         request.prepare(method="GET", url=origin + "/", headers=dict(headers))
         request.url = origin + path + ("?" + query if query else "")
         self._auth(request)
-        return self.get(request, op=op, what=what)
+        return self.get(request, op=op, what=what, raw_body=raw_body)
 
 
 def decode_error(response: requests.Response) -> StorfsError:

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import requests
@@ -20,8 +20,21 @@ from storfs.reader import ChangedSinceListing
 
 OBJECTS = "objects"
 
-#: send(op, origin, path, query, what, headers) -> a 2xx response (the provider's signed GET).
-Send = Callable[[str, str, str, str, str, Mapping[str, str]], requests.Response]
+
+class Send(Protocol):
+    """The provider's signed GET: a 2xx response or a StorfsError."""
+
+    def __call__(
+        self,
+        op: str,
+        origin: str,
+        path: str,
+        query: str,
+        what: str,
+        headers: Mapping[str, str],
+        *,
+        raw_body: bool = False,
+    ) -> requests.Response: ...
 
 
 class Objects:
@@ -84,7 +97,8 @@ class Objects:
             headers["If-Match"] = f'"{etag}"'
         path = "/" + quote(bucket, safe="") + "/" + quote(object_key, safe="/")
         try:
-            response = self._send("get_object", self._zone_url(location), path, "", what, headers)
+            origin = self._zone_url(location)
+            response = self._send("get_object", origin, path, "", what, headers, raw_body=True)
         except StorfsError as exc:
             if "412" in str(exc) or "precondition_failed" in str(exc):
                 raise ChangedSinceListing(f"{what}: the object changed since it was listed") from None
