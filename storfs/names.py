@@ -178,3 +178,47 @@ class SkipLog:
     def keys(self, listing: object) -> list[Skipped]:
         with self._lock:
             return list(self._keys.get(listing, ()))
+
+
+def renamed(entry: Entry, name: str) -> Entry:
+    """The same entry under another name (a key's segment within the directory that shows it)."""
+    return Entry(
+        name,
+        is_dir=entry.is_dir,
+        size=entry.size,
+        mtime=entry.mtime,
+        ctime=entry.ctime,
+        fields=entry.fields,
+        ref=entry.ref,
+    )
+
+
+def group_flat(
+    root: str, objects: Iterable[tuple[str, Entry]], make_dir: Callable[[str, str], Entry]
+) -> dict[str, tuple[list[Entry], list[Skipped]]]:
+    """Every directory at or below prefix `root`, from one flat listing of `root`'s objects.
+
+    For each directory prefix: the entries and not-shown keys its own `delimiter=/` listing
+    gives, by the same rules (`decide`), with no further request: the flat listing already
+    says which prefixes exist. `make_dir(prefix, segment)` builds a prefix's directory entry.
+    """
+    pages: dict[str, DelimitedPage] = {root: DelimitedPage([], [], False)}
+    seen: set[str] = set()
+    for key, entry in objects:
+        if not key.startswith(root):
+            continue
+        directory = root
+        segments = key[len(root) :].split(DELIMITER)
+        for segment in segments[:-1]:
+            child = directory + segment + DELIMITER
+            if child not in seen:
+                seen.add(child)
+                pages[directory].prefixes.append((child, make_dir(child, segment)))
+                if segment_reason(segment) is None:
+                    pages[child] = DelimitedPage([], [], False)
+            if child not in pages:
+                break  # the directory cannot be shown, so neither can anything below it
+            directory = child
+        else:
+            pages[directory].objects.append((key, renamed(entry, segments[-1])))
+    return {prefix: decide(prefix, page, seen.__contains__) for prefix, page in pages.items()}

@@ -103,6 +103,15 @@ class Provider(ABC):
         """
         raise NotImplementedError
 
+    def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
+        """Every listing at or below `key`, from one flat listing (about ceil(N / page) requests).
+
+        Each value holds exactly the entries the listing's own pages would show (in name order).
+        None when the subtree holds more than `limit` keys: list directory by directory then.
+        Raises NotImplementedError where the API has no flat listing of a subtree.
+        """
+        raise NotImplementedError
+
     def not_shown(self, key: ListingKey) -> list[tuple[str, str]]:
         """Keys listing `key` could not show as paths, with why (`storfs ls --json` prints them)."""
         return []

@@ -6,6 +6,7 @@ that exercise every name rule, with a page size small enough that every rule mee
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,7 @@ from storfs.entry import Entry
 from storfs.providers.azure import AzureProvider
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.qingstor import QingStorProvider
+from storfs.stats import STATS
 from storfs.transport import HttpSettings
 from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 from tests.fakes.qingstor_server import QingStorServer
@@ -109,3 +111,30 @@ def test_not_shown_keys_are_reported(backend: str, request: pytest.FixtureReques
     assert ("a", "object shadowed by a directory of the same name") in provider.not_shown(root)
     zz = next(k for k, _ in walk(provider, root) if k.args[-1] == "zz/")
     assert provider.not_shown(zz) == [("zz//", "empty path segment")]
+
+
+def snapshot(entries: list[Entry]) -> list[tuple[object, ...]]:
+    return sorted((e.name, e.is_dir, e.size, e.mtime, e.ctime, e.fields, e.ref) for e in entries)
+
+
+@pytest.mark.parametrize("backend", ["azure", "qingstor"])
+def test_one_flat_listing_fills_every_directory_as_its_own_listing_would(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    provider, root = request.getfixturevalue(backend)
+    by_listing: dict[ListingKey, list[Entry]] = {root: []}
+    for key, entry in walk(provider, root):
+        by_listing.setdefault(key, []).append(entry)
+        inner = provider.contents(key, entry)
+        if inner is not None:
+            by_listing.setdefault(inner, [])
+    expected_not_shown = {key: sorted(provider.not_shown(key)) for key in by_listing}
+    op = "list_blobs" if backend == "azure" else "list_objects"
+    before = sum(n for (_, o, _), n in STATS.requests.items() if o == op)
+    subtree = provider.list_subtree(root, limit=1000)
+    requests = sum(n for (_, o, _), n in STATS.requests.items() if o == op) - before
+    assert subtree is not None
+    assert {k: snapshot(v) for k, v in subtree.items()} == {k: snapshot(v) for k, v in by_listing.items()}
+    assert {key: sorted(provider.not_shown(key)) for key in subtree} == expected_not_shown
+    assert requests == math.ceil(len(KEYS) / 2)  # page_size 2: the flat listing alone
+    assert provider.list_subtree(root, limit=3) is None  # too big: list directory by directory

@@ -84,6 +84,11 @@ class AzureProvider(Provider):
             return self.blobs.lookup_blob(key, name)
         raise NotImplementedError
 
+    def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
+        if key.kind == BLOBS:
+            return self.blobs.list_subtree(key, limit)
+        raise NotImplementedError
+
     def not_shown(self, key: ListingKey) -> list[tuple[str, str]]:
         return [(s.key, s.reason) for s in self.blobs.skipped.keys(key)]
 

@@ -13,7 +13,15 @@ import requests
 
 from storfs.entry import Entry, Page
 from storfs.errors import BadResponse, StorfsError
-from storfs.names import DelimitedPage, SkipLog, decide, escape_key, segment_of, unusable_reason
+from storfs.names import (
+    DelimitedPage,
+    SkipLog,
+    decide,
+    escape_key,
+    group_flat,
+    segment_of,
+    unusable_reason,
+)
 from storfs.providers.azure.parse import BlobsPage, parse_blobs, parse_uncommitted_blocks, prefix_entry
 from storfs.providers.base import ListingKey
 from storfs.reader import ChangedSinceListing
@@ -59,6 +67,32 @@ class Blobs:
         entries, skipped = decide(prefix, delimited, lambda p: self._has_prefix(container, p, what))
         self.skipped.record(key, f"{what} prefix {prefix!r}", cursor is None, skipped)
         return Page(entries, page.next_marker)
+
+    def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
+        """Every blobs listing at or below `key` from the flat List Blobs of its prefix."""
+        container, prefix = key.args
+        what = f"{self.label} List Blobs {container} (flat)"
+        blobs: list[tuple[str, Entry]] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = self._blobs_page(container, prefix, cursor, self.page_size, what, flat=True)
+            blobs += page.blobs
+            if len(blobs) > limit:
+                return None
+            cursor = page.next_marker
+            if cursor is None:
+                break
+            if cursor in seen:
+                raise BadResponse(f"{what}: the server repeated marker {cursor[:64]!r}")
+            seen.add(cursor)
+        groups = group_flat(prefix, blobs, lambda p, segment: prefix_entry(container, p, segment))
+        result = {}
+        for directory, (entries, skipped) in groups.items():
+            inner = ListingKey(key.provider, key.account, BLOBS, (container, directory))
+            self.skipped.record(inner, f"{what} prefix {directory!r}", True, skipped)
+            result[inner] = entries
+        return result
 
     def lookup_blob(self, key: ListingKey, name: str) -> Entry | None:
         """The entry `name` of blobs listing `key`: the object and its prefix, in two tiny queries."""

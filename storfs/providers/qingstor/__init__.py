@@ -105,6 +105,11 @@ class QingStorProvider(Provider):
             return self.objects.lookup(key, name)
         raise NotImplementedError
 
+    def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
+        if key.kind == OBJECTS:
+            return self.objects.list_subtree(key, limit)
+        raise NotImplementedError
+
     def not_shown(self, key: ListingKey) -> list[tuple[str, str]]:
         return [(s.key, s.reason) for s in self.objects.skipped.keys(key)]
 

@@ -13,7 +13,7 @@ import requests
 
 from storfs.entry import Entry, Page
 from storfs.errors import BadResponse, StorfsError
-from storfs.names import DelimitedPage, SkipLog, decide, segment_of, unusable_reason
+from storfs.names import DelimitedPage, SkipLog, decide, group_flat, segment_of, unusable_reason
 from storfs.providers.base import ListingKey
 from storfs.providers.qingstor import parse
 from storfs.reader import ChangedSinceListing
@@ -72,6 +72,38 @@ class Objects:
         entries, skipped = decide(prefix, page, lambda p: self._has_prefix(bucket, location, p, what))
         self.skipped.record(key, f"{what} prefix {prefix!r}", cursor is None, skipped)
         return Page(entries, next_marker if more else None)
+
+    def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
+        """Every objects listing at or below `key` from the flat GET Bucket of its prefix."""
+        bucket, location, prefix = key.args
+        what = f"{self.label} GET Bucket {bucket} (flat)"
+        objects: list[tuple[str, Entry]] = []
+        marker: str | None = None
+        seen: set[str] = set()
+        while True:
+            data = self._list(bucket, location, prefix, marker, self.page_size, what, delimiter=False)
+            for item in parse.items(data, "keys", what):
+                object_key = parse.required_str(item, "key", what)
+                if object_key.startswith(prefix):
+                    entry = parse.object_entry(item, object_key, (bucket, location, object_key), what)
+                    objects.append((object_key, entry))
+            if len(objects) > limit:
+                return None
+            next_marker = data.get("next_marker")
+            if data.get("has_more") is not True:
+                break
+            if not isinstance(next_marker, str) or not next_marker or next_marker in seen:
+                raise BadResponse(f"{what}: has_more without a new next_marker")
+            seen.add(next_marker)
+            marker = next_marker
+        ref = (bucket, location)
+        groups = group_flat(prefix, objects, lambda p, segment: parse.prefix_entry(p, segment, (*ref, p)))
+        result = {}
+        for directory, (entries, skipped) in groups.items():
+            inner = ListingKey(key.provider, key.account, OBJECTS, (bucket, location, directory))
+            self.skipped.record(inner, f"{what} prefix {directory!r}", True, skipped)
+            result[inner] = entries
+        return result
 
     def lookup(self, key: ListingKey, name: str) -> Entry | None:
         """The entry `name` of objects listing `key`: its prefix, else the object, in tiny queries."""
