@@ -47,7 +47,7 @@ def seed(azurite: Azurite, n: int, dirs: int) -> dict[str, int]:
     rng = random.Random(8)
     blobs = {name: rng.randbytes(rng.randint(0, 2000)) for name in blob_names(n, dirs)}
     blobs |= {f"small/{name}": b"three entries" for name in ("a.txt", "b.txt", "c.txt")}
-    azurite.upload_blobs(CONTAINER, blobs, workers=16)
+    azurite.upload_blobs(CONTAINER, blobs, workers=32)
     return {name: len(data) for name, data in blobs.items()}
 
 

@@ -22,7 +22,7 @@ from storfs.config import Config
 from storfs.control import Control, json_file
 from storfs.control_socket import PUBLISHED, ControlServer
 from storfs.errors import ConfigError
-from storfs.prefetch import SiblingPrefetcher
+from storfs.flat_walk import FlatWalker, WalkingPrefetcher
 from storfs.stats import STATS
 from storfs.tree import Tree
 
@@ -91,7 +91,8 @@ def serve(
     stats = json_file(lambda: STATS.snapshot(entries_cached=cache.entries))
     control = Control({"stats": stats, PUBLISHED: control_server.published})
     attrs = StatMaker(os.getuid(), os.getgid(), time.time())
-    prefetcher = SiblingPrefetcher(tree, pool, ahead=config.http.parallel_pages)
+    flat = FlatWalker(tree, config.cache.max_entries, config.cache.ttl)
+    prefetcher = WalkingPrefetcher(tree, pool, config.http.parallel_pages, flat)
     operations = StorfsOperations(tree, attrs, STATS, control, prefetcher)
     options = fuse_options(config, extra_options)
     log.info(

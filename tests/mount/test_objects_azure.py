@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import os
 import random
 from collections.abc import Iterator
@@ -248,3 +249,37 @@ def test_lone_ls_of_a_small_directory_costs_one_request(proxy: CountingProxy, tm
             r for r in proxy.requests if r.op == "list_blobs" and dict(r.query).get("prefix") == "2026/11/"
         ]
         assert len(own) == 1
+
+
+WALK = "walk"
+WALK_BLOBS = {f"d{i // 60:02d}/f{(i // 6) % 10}/blob-{i:04d}.log": b"w" * (i % 7) for i in range(600)}
+WALK_DIRS = 10 + 10 * 10  # d00..d09, each with f0..f9
+
+
+@pytest.fixture(scope="module")
+def walk_seeded(seeded: Azurite) -> Azurite:
+    seeded.upload_blobs(WALK, WALK_BLOBS, workers=16)
+    return seeded
+
+
+def test_a_walk_lists_the_subtree_flat_in_few_requests(
+    walk_seeded: Azurite, proxy: CountingProxy, tmp_path: Path
+) -> None:
+    config = mount_config(tmp_path, proxy, page_size=100)
+    with Mount(config, tmp_path / "mnt", env={"STORFS_TEST_AZURE_KEY": AZURITE_KEY}) as m:
+        blobs = m.path("azure", "dev", "containers", WALK, "blobs")
+        assert run(["ls", str(m.path("azure", "dev", "containers"))]).returncode == 0
+        proxy.reset()
+        result = run(["find", str(blobs), "-type", "f", "-printf", "%P %s\\n"], timeout=120)
+        assert result.returncode == 0, result.stderr
+        found = dict(line.rsplit(" ", 1) for line in result.stdout.splitlines())
+        assert {k: int(v) for k, v in found.items()} == walk_seeded.list_blobs(WALK)
+        listed = proxy.count_op("list_blobs")
+        flat = math.ceil(len(WALK_BLOBS) / 100)
+        # The directory-by-directory walk costs one request per directory (111 here).
+        print(f"find over {len(WALK_BLOBS)} blobs in {WALK_DIRS} dirs: {listed} List Blobs")
+        assert listed <= flat + 6 < WALK_DIRS
+        proxy.reset()
+        du = run(["du", "-sb", str(blobs)])
+        assert int(du.stdout.split()[0]) == sum(len(v) for v in WALK_BLOBS.values())
+        assert proxy.count_op("list_blobs") == 0  # all cached
