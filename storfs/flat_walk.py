@@ -80,6 +80,9 @@ class FlatWalker:
                 self.tree.cache.listing(inner, _served(entries), label)
                 with self._lock:
                     self._installed[inner] = True
+            for entry in entries:
+                if entry.is_dir:  # the tree learns where each listing belongs (`storfs refresh`)
+                    self.tree.child_listings(inner, entry)
         return True
 
     def _top(self, key: ListingKey) -> ListingKey:

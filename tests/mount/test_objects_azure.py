@@ -10,6 +10,7 @@ import hashlib
 import math
 import os
 import random
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -283,3 +284,9 @@ def test_a_walk_lists_the_subtree_flat_in_few_requests(
         du = run(["du", "-sb", str(blobs)])
         assert int(du.stdout.split()[0]) == sum(len(v) for v in WALK_BLOBS.values())
         assert proxy.count_op("list_blobs") == 0  # all cached
+        # `storfs refresh` reaches the listings the flat walk filled, though no one opened them.
+        walk_seeded.upload_blobs(WALK, {"d03/f1/new.log": b"new"})
+        deep = blobs / "d03" / "f1"
+        refresh = run([sys.executable, "-m", "storfs", "refresh", str(blobs / "d03")])
+        assert refresh.returncode == 0, refresh.stderr
+        assert "new.log" in run(["ls", str(deep)]).stdout.split()
