@@ -277,9 +277,11 @@ class Azurite:
 
     def walk_blobs(self, container: str, prefix: str = "") -> list[tuple[str, bool]]:
         """The SDK's delimiter listing of one prefix: (name, is_prefix) pairs."""
+        from azure.storage.blob import BlobPrefix
+
         with self.service_client() as client:
             items = client.get_container_client(container).walk_blobs(name_starts_with=prefix or None)
-            return [(item.name, not hasattr(item, "size") or item.get("size") is None) for item in items]
+            return [(item.name, isinstance(item, BlobPrefix)) for item in items]
 
     def download(self, container: str, blob: str) -> bytes:
         with self.service_client() as client:

@@ -135,6 +135,14 @@ def test_directories_are_the_prefixes(blobs: Path) -> None:
     )  # fmt: skip
 
 
+def test_ls_of_one_directory_equals_the_sdk_walk(blobs: Path, seeded: Azurite) -> None:
+    result = run(["ls", "-A", "-p", str(blobs / "2026" / "11")])
+    assert result.returncode == 0, result.stderr
+    sdk = seeded.walk_blobs(LOGS, "2026/11/")
+    expected = sorted(name.removeprefix("2026/11/") for name, _ in sdk)  # prefixes keep their `/`
+    assert sorted(result.stdout.split("\n")[:-1]) == expected == ["app-30.log", "archive/"]
+
+
 def test_du_sb_equals_the_sdk_total(blobs: Path, seeded: Azurite) -> None:
     result = run(["du", "-sb", str(blobs)], timeout=120)
     assert result.returncode == 0, result.stderr
