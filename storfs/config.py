@@ -25,6 +25,11 @@ from storfs.transport import HttpSettings
 
 log = logging.getLogger(__name__)
 
+#: The source of an account given by a table of the config file.
+CONFIG_FILE = "config file"
+#: The account name of accounts found without a config table (`azure/default`).
+DISCOVERED = "default"
+
 
 @dataclass(frozen=True)
 class CacheSettings:
@@ -39,7 +44,7 @@ class AccountConfig:
     provider: str
     account: str
     settings: Mapping[str, Any]  # secrets already resolved from `<key>_env`
-    source: str = "config file"  # where the account came from, for `storfs accounts`
+    source: str = CONFIG_FILE  # where the account came from, for `storfs accounts`
 
 
 @dataclass(frozen=True)
@@ -50,11 +55,21 @@ class Config:
     path: Path | None = None
 
     def providers(self) -> list[Provider]:
-        """Instantiate every account's provider; ConfigError names what is wrong."""
-        return [
-            PROVIDERS[account.provider](account.account, account.settings, self.http)
-            for account in self.accounts
-        ]
+        """Instantiate every account's provider; ConfigError names what is wrong, and where."""
+        return [self.provider(account) for account in self.accounts]
+
+    def provider(self, account: AccountConfig, http: HttpSettings | None = None) -> Provider:
+        """One account's provider (with other HTTP settings if given); ConfigError names where."""
+        try:
+            return PROVIDERS[account.provider](account.account, account.settings, http or self.http)
+        except ConfigError as exc:
+            raise ConfigError(f"{self.origin(account)}: {exc}") from None
+
+    def origin(self, account: AccountConfig) -> str:
+        """Where an account came from, for messages: the config file, or the variables/files found."""
+        if account.source == CONFIG_FILE:
+            return str(self.path)
+        return f"{account.provider}/{account.account} ({account.source})"
 
 
 def default_path(env: Mapping[str, str] = os.environ) -> Path:
@@ -71,12 +86,15 @@ def load(
     discover: bool = True,
     home: Path | None = None,
 ) -> Config:
-    """Read and validate the config, plus accounts found in the environment (see discovery.py).
+    """Read and validate the config, plus accounts the providers find in the environment.
 
     `path` (from --config) or `$STORFS_CONFIG` must exist; the default path may be absent when
     the environment provides accounts. A config table of the same name wins over a found account.
+    Every account's provider is built once here, so every command refuses what the mount would;
+    every error names the file (or the variables) it comes from.
     """
-    explicit = path is not None or bool(env.get("STORFS_CONFIG"))
+    from_variable = path is None and bool(env.get("STORFS_CONFIG"))
+    explicit = path is not None or from_variable
     path = path or default_path(env)
     data: dict[str, Any] = {}
     try:
@@ -84,39 +102,77 @@ def load(
             data = tomllib.load(handle)
     except FileNotFoundError:
         if explicit or not discover:
-            raise ConfigError(f"config file {path} does not exist (give one with --config)") from None
+            raise ConfigError(
+                f"config file {path}{_named(from_variable)} does not exist (give one with --config)"
+            ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read config file {path}{_named(from_variable)}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
         config = parse(data, env, path if data else None, require_accounts=False)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    problems: list[str] = []
     if discover:
-        from storfs.discovery import discover_accounts
-
         named = {(a.provider, a.account) for a in config.accounts}
-        found = [a for a in discover_accounts(env, home) if (a.provider, a.account) not in named]
+        found, problems = discovered_accounts(env, home)
+        found = [a for a in found if (a.provider, a.account) not in named]
         config = Config(config.accounts + found, config.cache, config.http, config.path)
     if not config.accounts:
+        why = "".join(f"{problem}; " for problem in problems)
         raise ConfigError(
-            f"no accounts configured: add a table such as [azure.dev] to {path}, "
+            f"no accounts configured: {why}add a table such as [azure.dev] to {path}, "
             "or set AZURE_STORAGE_CONNECTION_STRING (see `storfs accounts --help`)"
         )
+    for problem in problems:
+        log.warning("ignoring the environment: %s", problem)
+    config.providers()  # every ConfigError a provider raises, named by where its account came from
+    for account in config.accounts:
+        maximum = PROVIDERS[account.provider].max_page_size
+        size = account.settings.get("page_size")
+        if isinstance(size, int) and size > maximum:
+            where = f"{config.origin(account)}: [{account.provider}.{account.account}]"
+            log.warning("%s: page_size %d is more than the API serves; using %d", where, size, maximum)
     return config
 
 
-def warn_if_exposed(config: Config) -> None:
-    """Like ssh: a config file that holds secrets should be readable by its owner only."""
+def _named(from_variable: bool) -> str:
+    return " (named by $STORFS_CONFIG)" if from_variable else ""
+
+
+def discovered_accounts(
+    env: Mapping[str, str], home: Path | None = None
+) -> tuple[list[AccountConfig], list[str]]:
+    """`<provider>/default` for each provider whose usual settings exist, and what is incomplete."""
+    home = home or Path(env.get("HOME") or Path.home())
+    accounts: list[AccountConfig] = []
+    problems: list[str] = []
+    for name, cls in PROVIDERS.items():
+        try:
+            found = cls.discover(env, home)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
+        for table, source in found:
+            where = f"{name}/{DISCOVERED} ({source})"
+            accounts.append(AccountConfig(name, DISCOVERED, account_settings(cls, where, table, env), source))
+    return accounts, problems
+
+
+def exposed(config: Config) -> str | None:
+    """Like ssh: what to say when the config file holds secrets and others may read it."""
     if config.path is None:
-        return
+        return None
     path = config.path
-    mode = os.stat(path).st_mode & 0o777
-    if not mode & 0o077:
-        return
-    with open(path, "rb") as handle:
-        data = tomllib.load(handle)
+    try:
+        mode = os.stat(path).st_mode & 0o777
+        if not mode & 0o077:
+            return None
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
     holds_secret = any(
         key in PROVIDERS[provider].secret_keys
         for provider, tables in data.items()
@@ -125,13 +181,11 @@ def warn_if_exposed(config: Config) -> None:
         if isinstance(table, dict)
         for key in table
     )
-    if holds_secret:
-        log.warning(
-            "config file %s holds secrets and is readable by others (mode %04o): run chmod 600 %s",
-            path,
-            mode,
-            path,
-        )
+    if not holds_secret:
+        return None
+    return (
+        f"config file {path} holds secrets and is readable by others (mode {mode:04o}): run chmod 600 {path}"
+    )
 
 
 def parse(
@@ -170,7 +224,10 @@ def _provider_tables(provider: str, tables: Any, env: Mapping[str, str]) -> list
     for account, table in tables.items():
         where = f"[{provider}.{account}]"
         if not isinstance(table, dict):
-            raise ConfigError(f"{where}: expected a table, got {type(table).__name__}")
+            raise ConfigError(
+                f"[{provider}] needs an account name: write [{provider}.<name>] (it becomes "
+                f"/{provider}/<name>/), not [{provider}] ({account} = ... is not an account table)"
+            )
         reason = unusable_reason(account)
         if reason:
             raise ConfigError(f"{where}: account name cannot be a directory name ({reason})")
@@ -201,6 +258,9 @@ def account_settings(
     return settings
 
 
+#: How messages name the type a setting needs.
+_KIND = {bool: "true or false", int: "an integer", float: "a number"}
+
 #: Settings that would break storfs below these values.
 _MINIMUM = {
     "max_entries": 1,
@@ -222,7 +282,7 @@ def _dataclass_table(cls: type, name: str, table: Any) -> Any:
             raise ConfigError(f"[{name}]: unknown key {key!r} (allowed: {', '.join(sorted(known))})")
         default: Any = known[key].default
         if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, type(default) | int):
-            raise ConfigError(f"[{name}]: {key} must be a {type(default).__name__}, got {value!r}")
+            raise ConfigError(f"[{name}]: {key} must be {_KIND[type(default)]}, got {value!r}")
         minimum = _MINIMUM.get(key, 0)
         if not isinstance(value, bool) and value < minimum:
             raise ConfigError(f"[{name}]: {key} must be at least {minimum}, got {value!r}")
@@ -237,8 +297,11 @@ def with_overrides(config: Config, options: Mapping[str, str | bool]) -> Config:
         table = "cache" if key in CACHE_OPTIONS else "http"
         default = getattr(config.cache if table == "cache" else config.http, key)
         tables[table][key] = _option_value(key, text, default)
-    cache = _dataclass_table(CacheSettings, "cache", {**asdict(config.cache), **tables["cache"]})
-    http = _dataclass_table(HttpSettings, "http", {**asdict(config.http), **tables["http"]})
+    try:
+        cache = _dataclass_table(CacheSettings, "cache", {**asdict(config.cache), **tables["cache"]})
+        http = _dataclass_table(HttpSettings, "http", {**asdict(config.http), **tables["http"]})
+    except ConfigError as exc:
+        raise ConfigError(f"-o: {exc}") from None
     return replace(config, cache=cache, http=http)
 
 

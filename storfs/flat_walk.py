@@ -17,15 +17,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Executor
 
 from cachetools import TTLCache
 
 from storfs.entry import Entry, Page
+from storfs.keys import ListingKey
 from storfs.listing import Listing
 from storfs.prefetch import SiblingPrefetcher
-from storfs.providers.base import ListingKey
+from storfs.providers.base import Provider
+from storfs.source import Fetched, Source
 from storfs.tree import Tree
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,9 @@ class FlatWalker:
         if subtree is None:
             log.debug("%s: subtree larger than %d keys: walking directory by directory", top, limit)
             return False
-        label = f"{key.provider}/{key.account} {key.kind}"
         for inner, entries in subtree.items():
             if self.tree.cache.cached(inner) is None:
-                self.tree.cache.listing(inner, _served(entries), label)
+                self.tree.cache.listing(inner, _served(self.tree.source(inner), provider, entries))
                 with self._lock:
                     self._installed[inner] = True
             for entry in entries:
@@ -104,16 +103,19 @@ class FlatWalker:
         return listing is not None and listing.complete
 
 
-def _served(entries: list[Entry]) -> Callable[[str | None, bool], Page]:
-    """A listing's fetch that answers the entries the flat listing found, with no request."""
-    return lambda _cursor, _streaming: Page(entries, None)
+def _served(source: Source, provider: Provider, entries: list[Entry]) -> Source:
+    """A listing's source that answers the entries the flat listing found, with no request."""
+    page = Page(entries, None)
+    return Source(
+        source.label, lambda _cursor: Fetched.ready(page), source.lookup, provider.page_pool, source.wait
+    )
 
 
 class WalkingPrefetcher(SiblingPrefetcher):
     """The sibling prefetcher, plus a flat walk of the listing being walked where the API has one."""
 
-    def __init__(self, tree: Tree, executor: Executor | None, ahead: int, flat: FlatWalker) -> None:
-        super().__init__(tree, executor, ahead)
+    def __init__(self, tree: Tree, ahead: int, flat: FlatWalker) -> None:
+        super().__init__(tree, ahead)
         self.flat = flat
 
     def opened(self, key: ListingKey) -> None:

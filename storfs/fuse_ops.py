@@ -17,10 +17,10 @@ from storfs.binding import ENOATTR, Operations, set_st_attrs
 from storfs.control import Control
 from storfs.entry import Entry
 from storfs.errors import NotADirectory, NotFound, NotSupported, ReadOnly
-from storfs.listing import Listing
 from storfs.prefetch import SiblingPrefetcher
 from storfs.reader import RangeReader
 from storfs.stats import Stats
+from storfs.stream import DirStream
 from storfs.tree import Node, Tree
 
 log = logging.getLogger(__name__)
@@ -54,14 +54,19 @@ def read_only(*_args: Any, **_kwargs: Any) -> Any:
 
 
 class DirHandle:
-    """An open directory: a fixed list of names, or a listing read by index."""
+    """An open directory: fixed names with their stat, or a listing read by index."""
 
-    __slots__ = ("listing", "names", "node_stat")
+    __slots__ = ("fixed", "node_stat", "stream")
 
-    def __init__(self, node_stat: dict[str, Any], names: list[str] | None, listing: Listing | None) -> None:
+    def __init__(
+        self,
+        node_stat: dict[str, Any],
+        fixed: list[tuple[str, dict[str, Any]]] | None = None,
+        stream: DirStream | None = None,
+    ) -> None:
         self.node_stat = node_stat
-        self.names = names
-        self.listing = listing
+        self.fixed = fixed
+        self.stream = stream
 
 
 class StorfsOperations(Operations):  # type: ignore[misc]
@@ -74,12 +79,14 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         counters: Stats,
         control: Control | None = None,
         prefetcher: SiblingPrefetcher | None = None,
+        wait: float = 60.0,
     ) -> None:
         self.tree = tree
+        self.wait = wait  # what one call may wait for the network, in all (the `deadline`)
         self.attrs = stats
         self.stats = counters
         self.control = control or Control({})
-        self.prefetcher = prefetcher or SiblingPrefetcher(tree, None, 0)
+        self.prefetcher = prefetcher or SiblingPrefetcher(tree, 0)
         self._dirs: dict[int, DirHandle] = {}
         self._files: dict[int, bytes | RangeReader] = {}
         self._next_handle = itertools.count(1)
@@ -91,24 +98,27 @@ class StorfsOperations(Operations):  # type: ignore[misc]
     def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
         if self.control.owns(path):
             return self._control_stat(path)
-        return self._stat(self.tree.resolve(path))
+        return self._stat(self.tree.resolve(path, self._until()))
 
     @upcall
     def opendir(self, path: str) -> int:
         if self.control.owns(path):
             if not self.control.is_dir(path):
                 raise NotADirectory(path)
-            handle = DirHandle(self.attrs.fixed_dir(), self.control.names(), None)
-        else:
-            node = self.tree.resolve(path)
-            if not node.is_dir:
-                raise NotADirectory(path)
-            listing = None
-            if node.listing is not None:
-                listing = self.tree.listing(node.listing)
-                self.prefetcher.opened(node.listing)
-            handle = DirHandle(self._stat(node), None if listing else list(node.children), listing)
-        return self._add(self._dirs, handle)
+            names = self.control.names()
+            fixed = [(name, self._control_stat(f"{path.rstrip('/')}/{name}")) for name in names]
+            return self._add(self._dirs, DirHandle(self.attrs.fixed_dir(), fixed))
+        until = self._until()
+        node = self.tree.resolve(path, until)
+        if not node.is_dir:
+            raise NotADirectory(path)
+        if node.listing is None:
+            fixed_dir = self.attrs.fixed_dir()
+            return self._add(self._dirs, DirHandle(self._stat(node), [(n, fixed_dir) for n in node.children]))
+        # The first page now: a directory that vanished is ENOENT here, where `ls` reports it.
+        stream = self.tree.open_dir(node.listing, until)
+        self.prefetcher.opened(node.listing)
+        return self._add(self._dirs, DirHandle(self._stat(node), stream=stream))
 
     @upcall
     def releasedir(self, path: str | None, fh: int) -> int:
@@ -135,7 +145,12 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         try:
             yield from self._readdir_items(offset, fh)
         except Exception as exc:
-            raise self.errno_error("readdir", exc) from None
+            error = self.errno_error("readdir", exc)
+            if error.errno == errno.ENOENT:
+                # glibc's readdir takes ENOENT for the end of the directory: a listing that
+                # failed after it began must never look complete.
+                error = OSError(errno.EIO, f"listing failed mid-way: {error.strerror}")
+            raise error from None
 
     def _readdir_items(self, offset: int, fh: int) -> Iterator[tuple[str, StatSource, int]]:
         with self._lock:
@@ -147,16 +162,24 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         if offset < 2:
             yield "..", handle.node_stat, 2
         index = max(0, offset - FIRST_ENTRY_OFFSET + 1)
-        if handle.listing is not None:
-            entry_at = handle.listing.entry_at
-            while (entry := entry_at(index, readahead=True)) is not None:
-                index += 1
-                yield entry.name, entry, index + FIRST_ENTRY_OFFSET - 1
-        else:
-            assert handle.names is not None
-            fixed = self.attrs.fixed_dir()
-            for i in range(index, len(handle.names)):
-                yield handle.names[i], fixed, i + FIRST_ENTRY_OFFSET
+        stream = handle.stream
+        if stream is None:
+            assert handle.fixed is not None
+            for i in range(index, len(handle.fixed)):
+                name, st = handle.fixed[i]
+                yield name, st, i + FIRST_ENTRY_OFFSET
+            return
+        # One call waits for at most one page, and at most `wait` in all: entries already here go
+        # to the kernel at once, and the next call (which comes at once) waits for the next page.
+        until = self._until()
+        first = True
+        while first or stream.ready(index):
+            entry = stream.entry_at(index, until)
+            if entry is None:
+                return
+            first = False
+            index += 1
+            yield entry.name, entry, index + FIRST_ENTRY_OFFSET - 1
 
     def readdir_with_offset(self, path: str | None, offset: int, fh: int) -> Iterator[tuple[str, int, int]]:
         """mfusepy's plain readdir (libfuse 2, or no readdirplus): only the mode reaches the kernel."""
@@ -182,7 +205,7 @@ class StorfsOperations(Operations):  # type: ignore[misc]
             raise OSError(errno.ENOTSUP, "only user.* attributes exist here")
         if self.control.owns(path):
             raise OSError(ENOATTR, name)
-        node = self.tree.resolve(path)
+        node = self.tree.resolve(path, self._until())
         value = node.entry.xattr(name) if node.entry is not None else None
         if value is None:
             raise OSError(ENOATTR, name)
@@ -195,7 +218,7 @@ class StorfsOperations(Operations):  # type: ignore[misc]
     def listxattr(self, path: str) -> list[str]:
         if self.control.owns(path):
             return []
-        node = self.tree.resolve(path)
+        node = self.tree.resolve(path, self._until())
         return [] if node.entry is None else [name for name, _ in node.entry.xattrs()]
 
     @upcall
@@ -207,7 +230,7 @@ class StorfsOperations(Operations):  # type: ignore[misc]
             if content is None:
                 raise OSError(errno.EISDIR if self.control.is_dir(path) else errno.ENOENT, path)
             return self._add(self._files, content)
-        node = self.tree.resolve(path)
+        node = self.tree.resolve(path, self._until())
         if node.is_dir:
             raise OSError(errno.EISDIR, path)
         entry, provider = node.entry, node.provider
@@ -236,13 +259,28 @@ class StorfsOperations(Operations):  # type: ignore[misc]
 
     @upcall
     def statfs(self, path: str) -> dict[str, int]:
-        return {"f_bsize": 4096, "f_frsize": 4096, "f_namemax": 255}
+        """`df`: no blocks (storfs holds listings, not data); the entries cached, as inodes in use."""
+        used = self.tree.cache.entries
+        blocks = {"f_blocks": 0, "f_bfree": 0, "f_bavail": 0}
+        return {
+            "f_bsize": 4096,
+            "f_frsize": 4096,
+            "f_namemax": 255,
+            **blocks,
+            "f_files": used,
+            "f_ffree": 0,
+            "f_favail": 0,
+        }
 
     def direct_io(self, path: str) -> bool:
         """Whether reads of `path` must bypass the page cache (generated files change size)."""
         return self.control.owns(path)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _until(self) -> float:
+        """The moment this call stops waiting for the network."""
+        return time.monotonic() + self.wait
 
     def _stat(self, node: Node) -> dict[str, Any]:
         if node.entry is None:

@@ -1,76 +1,97 @@
-"""Listing: one directory's entries, fetched page by page on demand and shared by all readers."""
+"""Listing: one directory's entries, fetched page by page on demand and shared by all its readers.
+
+Who owns what (each subtlety in one place):
+- this module: the order of pages, one fetch per page whatever the number of readers, read-ahead
+  and the pages an API reveals ahead, a failure shared by everyone waiting for that page, the
+  entry budget past which a listing stops growing (it "overflows");
+- paging.PageGuard: what makes a page malformed (repeated cursor, page budget, names);
+- stream.PageStream: a reader's own pass once a listing overflowed;
+- cache.ListingCache: freshness, eviction, stale answers, lookups in overflowed listings.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from collections.abc import Callable, Iterator
 
 from storfs.entry import Entry, Page
-from storfs.errors import BadResponse, PagingError, RemoteError, RemoteTimeout, StorfsError
-from storfs.names import unusable_reason
+from storfs.errors import BadResponse, PagingError, RemoteError, RemoteTimeout
+from storfs.paging import MAX_PAGES, PageGuard
+from storfs.source import Source, again, fetch_page, page_failure
 
 log = logging.getLogger(__name__)
 
-#: fetch(cursor, streaming) -> Page; `streaming` says a reader is going through the pages in order.
-Fetch = Callable[[str | None, bool], Page]
 
-#: Default page budget of one listing (a server whose cursor never ends).
-MAX_PAGES = 10_000
-#: Empty pages in a row that still promise more: a server going nowhere.
-MAX_EMPTY_PAGES = 100
+#: Seconds a fetch had been running when a reader joined it, past which the reader, seeing that
+#: fetch fail for an outage, tries once more of its own (the server may be back by now).
+LATE_JOIN = 1.0
+
+
+class Overflowed(Exception):
+    """The listing outgrew its budget before reaching the index or name asked for.
+
+    Not an error for the user: the reader continues on a stream of its own from `cursor`.
+    """
+
+    def __init__(self, listing: Listing) -> None:
+        super().__init__(listing.label)
+        self.listing = listing
 
 
 class Listing:
-    """Entries of one listing, grown one page at a time.
+    """Entries of one listing, grown one page at a time, shared by every reader.
 
     Readers ask for the entry at an index or for a name; a page is fetched only when a reader
-    needs something beyond what is already here. Fetches are serialised (marker paging is
-    sequential) so concurrent readers share each page. A streaming reader (readdir) may ask for
-    read-ahead: the next page is then fetched in the background while the kernel consumes this
-    one, and pages whose cursors the API revealed in advance are fetched concurrently.
+    needs something beyond what is here (or streams and is near the end: read-ahead). Each page is
+    fetched once, on the account's page pool, and every reader waiting for it gets its outcome,
+    each waiting at most until its own deadline. Entries are never dropped or reordered, so an
+    index stays valid for as long as the object lives.
 
-    A failed fetch leaves the listing incomplete; the next reader retries from the same cursor.
-    Nothing is ever dropped or reordered, so an index stays valid for as long as the object lives.
+    With a `budget`, the listing stops growing once it holds more entries than that: it is then
+    `overflowed`, and `overflow_cursor` is where a reader's own stream continues.
     """
 
     def __init__(
         self,
-        label: str,
-        fetch: Fetch,
+        source: Source,
         born: float,
-        executor: Executor | None = None,
         *,
+        budget: int = 0,
         max_pages: int = MAX_PAGES,
-        fallback: Listing | None = None,
-        window: int = 4,
+        window: int = 1,
     ) -> None:
-        self.label = label
+        self.source = source
+        self.label = source.label
         self.born = born
-        self._fetch = fetch
-        self._executor = executor
-        self._max_pages = max_pages
-        self._fallback = fallback  # a complete, expired listing to serve if fetching fails
-        self._empty_run = 0
-        self.stale = False
-        self._fetch_lock = threading.Lock()
+        self.budget = budget
+        self.guard = PageGuard(source.label, max_pages)
+        self.complete = False
+        self.overflowed = False
+        self.overflow_cursor: str | None = None
+        self.stale = False  # served after its TTL because refreshing failed (stale_if_error)
+        self.on_grow: Callable[[Listing], None] | None = None
+        self._window = max(1, window)
+        self._cond = threading.Condition()
         self._entries: list[Entry] = []
         self._by_name: dict[str, int] = {}  # name -> index in _entries
         self._page_ends: list[int] = []  # cumulative entry counts, one per page
-        self._cursor: str | None = None
-        self._seen_cursors: set[str] = set()
-        self._pending: deque[tuple[str, Future[Page]]] = deque()  # revealed pages in flight
-        self._revealed: deque[str] = deque()  # revealed cursors not yet asked for
-        self._window = window
-        self._error: BadResponse | None = None  # the server broke the protocol: start over
-        self._attempts = 0  # fetch attempts so far
-        self._last_failure: OSError | None = None  # of the latest attempt, if it failed
-        self._reading_ahead = False
-        self._skipped = 0
-        self.complete = False
-        self.on_grow: Callable[[Listing], None] | None = None
+        self._page_cursors: list[str | None] = []  # the cursor each page was fetched with
+        self._cursor: str | None = None  # of the next page to add
+        self._requested: set[str | None] = set()  # pages being fetched
+        self._done: dict[str | None, Page] = {}  # fetched ahead, waiting for their turn
+        self._wanted: set[str] = set()  # cursors fetched ahead that are still on the chain
+        self._revealed: deque[str] = deque()  # cursors the API revealed, not yet requested
+        self._promised: set[str] = set()  # cursors the API revealed, not yet added
+        self._failures = 0  # failed fetches of the next page so far
+        self._failure: OSError | None = None  # the latest
+        self._failed_since = 0.0  # when the fetch that failed last had started
+        self._started: dict[str | None, float] = {}  # when each fetch in flight started
+        self._error: OSError | None = None  # the server broke its protocol: never continue
+
+    # -- reading -----------------------------------------------------------------------------
 
     @property
     def failed(self) -> bool:
@@ -84,28 +105,41 @@ class Listing:
     def pages_fetched(self) -> int:
         return len(self._page_ends)
 
-    def entry_at(self, index: int, readahead: bool = False) -> Entry | None:
+    def entry_at(self, index: int, until: float | None = None, *, streaming: bool = False) -> Entry | None:
         """The entry at `index`, fetching pages as needed; None past the end.
 
-        With `readahead`, reaching the last fetched page starts fetching the next one.
+        Waits at most until `until` (monotonic; default: the source's wait from now), then raises
+        RemoteTimeout. Raises Overflowed past the budget. `streaming` readers (readdir) get the
+        next page fetched ahead while they consume the last one.
         """
-        while index >= len(self._entries):
-            if self.complete:
-                return None
-            self._fetch_next(streaming=readahead)
-        if readahead and not self.complete and index >= self._last_page_start():
-            self._read_ahead()
+        if index >= len(self._entries):
+            deadline = self._deadline(until)
+            while index >= len(self._entries):
+                if self.complete:
+                    return None
+                if self.overflowed:
+                    raise Overflowed(self)
+                self._wait_for_page(len(self._page_ends), deadline, streaming)
+        if streaming and not self.complete and index >= self._last_page_start():
+            self.read_ahead()
         return self._entries[index]
 
-    def lookup(self, name: str) -> Entry | None:
+    def ready(self, index: int) -> bool:
+        """Whether `entry_at(index)` would answer without waiting for the network."""
+        return index < len(self._entries) or self.complete or self.overflowed or self._failed_now()
+
+    def lookup(self, name: str, until: float | None = None) -> Entry | None:
         """The entry called `name`, fetching pages until it appears; None if the listing lacks it."""
+        deadline = self._deadline(until)
         while True:
             index = self._by_name.get(name)
             if index is not None:
                 return self._entries[index]
             if self.complete:
                 return None
-            self._fetch_next(streaming=False)
+            if self.overflowed:
+                raise Overflowed(self)
+            self._wait_for_page(len(self._page_ends), deadline, streaming=False)
 
     def index_of(self, name: str) -> int | None:
         """The index of the entry called `name` if it is already here (no fetch)."""
@@ -113,155 +147,200 @@ class Listing:
 
     def loaded_at(self, index: int) -> Entry | None:
         """The entry at `index` if it is already here (no fetch)."""
-        return self._entries[index] if 0 <= index < len(self._entries) else None
+        entries = self._entries
+        return entries[index] if 0 <= index < len(entries) else None
+
+    def tail(self, count: int) -> list[Entry]:
+        """The last `count` entries fetched so far."""
+        return self._entries[-count:] if count > 0 else []
+
+    def pages(self) -> Iterator[tuple[str | None, list[Entry]]]:
+        """(cursor, entries) of each page fetched so far, in order."""
+        start = 0
+        for cursor, end in zip(self._page_cursors, self._page_ends, strict=False):
+            yield cursor, self._entries[start:end]
+            start = end
+
+    def start(self) -> None:
+        """Request the first page without waiting for it (a prefetch)."""
+        with self._cond:
+            if not self._page_ends and not self.complete:
+                self._request(self._cursor, streaming=False)
+
+    def read_ahead(self) -> None:
+        """Request the next page without waiting for it."""
+        with self._cond:
+            if not self.complete and not self.overflowed and self._error is None and self._room_for(1):
+                self._request(self._cursor, streaming=True)
+
+    # -- fetching ----------------------------------------------------------------------------
+
+    def _deadline(self, until: float | None) -> float:
+        return time.monotonic() + self.source.wait if until is None else until
 
     def _last_page_start(self) -> int:
         ends = self._page_ends
         return ends[-2] if len(ends) > 1 else 0
 
-    def _read_ahead(self) -> None:
-        if self._executor is None or self._reading_ahead:
+    def _room_for(self, pages: int) -> bool:
+        """Whether `pages` more pages like the last one still fit the budget (lock held).
+
+        A page fetched ahead past the budget would be fetched again by the reader's own stream.
+        """
+        if not self.budget:
+            return True
+        ends = self._page_ends
+        last = ends[-1] - (ends[-2] if len(ends) > 1 else 0) if ends else 0
+        return len(self._entries) + pages * last <= self.budget
+
+    def _failed_now(self) -> bool:
+        return self._error is not None
+
+    def _wait_for_page(self, seen: int, deadline: float, streaming: bool) -> None:
+        """Wait until page `seen` is added, the listing ends, or that page's fetch fails."""
+        arrived = time.monotonic()
+        retried = False
+        with self._cond:
+            failures = self._failures
+            while len(self._page_ends) == seen and not self.complete and not self.overflowed:
+                if self._error is not None:
+                    raise again(self._error)
+                if self._failures != failures:
+                    assert self._failure is not None
+                    failures = self._failures
+                    # A fetch that had been under way a while when we came may have begun in an
+                    # outage that has ended since: try once more, within our own deadline.
+                    # Otherwise the fetch we waited for failed: share its answer.
+                    joined_late = arrived - self._failed_since >= LATE_JOIN
+                    if retried or not joined_late or not _outage(self._failure):
+                        raise again(self._failure)
+                    retried = True
+                self._request(self._cursor, streaming)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RemoteTimeout(f"{self.label}: no answer within the {self.source.wait:g}s deadline")
+                self._cond.wait(remaining)
+
+    def _request(self, cursor: str | None, streaming: bool) -> None:
+        """Start fetching the page at `cursor` unless it is on its way (lock held)."""
+        if cursor in self._requested or cursor in self._done:
             return
-        self._reading_ahead = True
-        seen = len(self._page_ends)
+        self._requested.add(cursor)
+        self._started[cursor] = time.monotonic()
+        try:
+            self.source.pool.submit(self._fetch, cursor, streaming)
+        except RuntimeError:  # the pool is shut down: the mount is stopping
+            self._requested.discard(cursor)
+            raise
 
-        def fetch() -> None:
+    def _fetch(self, cursor: str | None, streaming: bool) -> None:
+        """Fetch one page (on the page pool) and add it, and any pages waiting behind it, in order."""
+        on_hint = (lambda hint: self._ahead_of_parse(cursor, hint)) if streaming else None
+        try:
+            page = fetch_page(self.source, cursor, on_hint)
+        except BaseException as exc:
+            with self._cond:
+                self._requested.discard(cursor)
+                started = self._started.pop(cursor, 0.0)
+                if cursor == self._cursor and not self.complete:
+                    failure = page_failure(self.label, exc, len(self._page_ends))
+                    self._failure = failure
+                    self._failed_since = started
+                    self._failures += 1
+                    if isinstance(failure, BadResponse):
+                        self._error = failure  # the protocol broke: never continue this listing
+                        self._drop_ahead()
+                elif not isinstance(exc, OSError):
+                    log.debug("%s: fetch ahead failed", self.label, exc_info=exc)
+                self._cond.notify_all()
+            return
+        with self._cond:
+            self._requested.discard(cursor)
+            self._started.pop(cursor, None)
+            if cursor == self._cursor or cursor in self._wanted:
+                self._done[cursor] = page
+            grew = self._advance(streaming)
+            self._cond.notify_all()
+        if grew and self.on_grow is not None:
+            self.on_grow(self)
+
+    def _ahead_of_parse(self, cursor: str | None, hint: str) -> None:
+        """The page at `cursor` named its successor before being parsed: request that one now."""
+        with self._cond:
+            current = cursor == self._cursor and not self.overflowed and self._error is None
+            if current and len(self._requested) < self._window and self._room_for(2):
+                self._wanted.add(hint)
+                self._request(hint, streaming=True)
+
+    def _advance(self, streaming: bool) -> bool:
+        """Add the pages that are next in order (lock held); whether any was added."""
+        grew = False
+        while (
+            self._error is None and not self.complete and not self.overflowed and self._cursor in self._done
+        ):
+            cursor = self._cursor
+            page = self._done.pop(cursor)
             try:
-                if len(self._page_ends) == seen:
-                    self._fetch_next(streaming=True)
-            except Exception as exc:  # the reader that needs the page retries and reports it
-                log.debug("%s: read-ahead failed: %s", self.label, exc)
-            finally:
-                self._reading_ahead = False
-
-        self._executor.submit(fetch)
-
-    def _fetch_next(self, streaming: bool) -> None:
-        seen = len(self._page_ends)
-        attempts = self._attempts
-        with self._fetch_lock:
-            if self.complete or len(self._page_ends) != seen:
-                return  # another reader fetched this page while we waited
-            if self._error is not None:
-                raise _again(self._error)  # the protocol broke; it was reported once, then
-            if self._attempts != attempts and self._last_failure is not None:
-                # Someone tried this very page while we waited and failed: share that answer
-                # rather than make every waiting reader wait for the network again.
-                raise _again(self._last_failure)
-            self._attempts += 1
-            try:
-                if seen >= self._max_pages:
-                    raise PagingError(f"{self.label}: more than {self._max_pages} pages; giving up")
-                page = self._next_page(streaming)
-                self._add(page)
-            except BadResponse as exc:
+                self._add(cursor, page)
+            except OSError as exc:
                 # The server broke its own protocol: this listing is not to be continued or kept.
                 self._error = exc
                 log.warning("%s", exc)
-                raise
-            except OSError as exc:
-                self._last_failure = exc
-                if not self._serve_fallback(exc):
-                    raise
-            else:
-                self._last_failure = None
-                self._fallback = None  # fresh pages arrive: the old listing may go
-                if streaming and page.lookahead and not self._revealed and not self._pending:
-                    self._revealed.extend(page.lookahead[: self._max_pages])
-                self._top_up()
-        if self.on_grow is not None:
-            self.on_grow(self)
+                self._drop_ahead()
+                return grew
+            grew = True
+            if streaming and page.lookahead and not self._revealed and not self._wanted:
+                revealed = page.lookahead[: self.guard.max_pages]
+                self._revealed.extend(revealed)
+                self._promised.update(revealed)
+            self._top_up()
+        return grew
 
-    def _top_up(self) -> None:
-        """Keep up to `window` revealed pages in flight, in cursor order."""
-        if self._executor is None:
-            return
-        while self._revealed and len(self._pending) < self._window:
-            cursor = self._revealed.popleft()
-            self._pending.append((cursor, self._executor.submit(self._fetch, cursor, False)))
-
-    def _serve_fallback(self, error: OSError) -> bool:
-        """Adopt the expired complete listing instead of failing (`stale_if_error`).
-
-        Only when the server is unreachable or failing; a denial or a missing bucket is news.
-        """
-        fallback = self._fallback
-        outage = isinstance(error, RemoteTimeout | RemoteError) and not isinstance(error, BadResponse)
-        if fallback is None or not fallback.complete or self._page_ends or not outage:
-            return False
-        log.warning(
-            "%s: serving the listing fetched earlier, because refreshing failed: %s", self.label, error
-        )
-        self._entries = fallback._entries
-        self._by_name = fallback._by_name
-        self._page_ends = list(fallback._page_ends)
-        self.born = fallback.born
-        self.stale = True
-        self.complete = True
-        self._fallback = None
-        return True
-
-    def _next_page(self, streaming: bool) -> Page:
-        """The page at the current cursor: from a revealed fetch already in flight, or fetched now."""
-        if self._pending and self._pending[0][0] == self._cursor:
-            _, future = self._pending.popleft()
-            return future.result()
-        self._drop_revealed()  # the chain of cursors changed: those pages are stale
-        return self._fetch(self._cursor, streaming)
-
-    def _drop_revealed(self) -> None:
-        for _, future in self._pending:
-            future.cancel()
-        self._pending.clear()
-        self._revealed.clear()
-
-    def _add(self, page: Page) -> None:
-        cursor = page.next_cursor
-        if cursor is not None:
-            if cursor in self._seen_cursors or cursor == self._cursor:
-                raise PagingError(f"{self.label}: the server repeated page cursor {cursor!r}")
-            self._seen_cursors.add(cursor)
-        self._empty_run = 0 if page.entries or cursor is None else self._empty_run + 1
-        if self._empty_run >= MAX_EMPTY_PAGES:
-            raise PagingError(f"{self.label}: {MAX_EMPTY_PAGES} empty pages in a row that promise more")
-        if page.entries and cursor is not None and all(e.name in self._by_name for e in page.entries):
-            # A server that ignores its cursor (say, an old one without offset paging) would
-            # answer the same full page forever.
-            raise PagingError(f"{self.label}: the server answered a page of entries it already listed")
-        for entry in page.entries:
-            self._admit(entry)
+    def _add(self, cursor: str | None, page: Page) -> None:
+        self.guard.check(cursor, page, self._by_name.__contains__)
+        entries = self.guard.admit(page.entries, self._by_name.__contains__)
+        following = page.next_cursor
+        for entry in entries:
+            self._entries.append(entry)  # before the index: lock-free readers may look it up at once
+            self._by_name[entry.name] = len(self._entries) - 1
         # Publish entries before the page count so readers never see a page end beyond them.
         self._page_ends.append(len(self._entries))
-        self._cursor = cursor
-        if cursor is None:
+        self._page_cursors.append(cursor)
+        if cursor is not None:
+            self._promised.discard(cursor)
+        self._cursor = following
+        self._failure = None
+        if following is None:
+            if self._promised:
+                raise PagingError(f"{self.label}: the listing ended before pages the server announced")
             self.complete = True
-            self._seen_cursors.clear()
-            if self._revealed or self._pending:
-                log.warning(
-                    "%s: the listing ended before pages the server announced (a wrong count)", self.label
-                )
-            self._drop_revealed()
-            if self._skipped:
-                log.warning(
-                    "%s: skipped %d entries whose names cannot be file names or repeat an earlier one",
-                    self.label,
-                    self._skipped,
-                )
+            self._drop_ahead()
+            self.guard.finish()
+        else:
+            self.guard.before_fetch()  # a page budget that runs out is an error, not an end
+            if following not in self._wanted:
+                self._drop_ahead()  # the chain of cursors changed: pages fetched ahead are off it
+            else:
+                self._wanted.discard(following)
+        if self.budget and len(self._entries) > self.budget and not self.complete:
+            self.overflowed = True
+            self.overflow_cursor = following
+            self._drop_ahead()
 
-    def _admit(self, entry: Entry) -> None:
-        reason = unusable_reason(entry.name)
-        if reason is None and entry.name in self._by_name:
-            reason = "duplicate name"
-        if reason is not None:
-            self._skipped += 1
-            log.debug("%s: skipping entry %r: %s", self.label, entry.name[:300], reason)
-            return
-        self._entries.append(entry)  # before the index: lock-free readers may look it up at once
-        self._by_name[entry.name] = len(self._entries) - 1
+    def _top_up(self) -> None:
+        """Keep up to `window` revealed pages in flight, in cursor order (lock held)."""
+        while self._revealed and len(self._requested) < self._window:
+            cursor = self._revealed.popleft()
+            self._wanted.add(cursor)
+            self._request(cursor, streaming=True)
+
+    def _drop_ahead(self) -> None:
+        self._revealed.clear()
+        self._promised.clear()
+        self._wanted.clear()
+        self._done.clear()
 
 
-def _again(error: OSError) -> OSError:
-    """A fresh exception like `error`, to raise in another thread."""
-    if isinstance(error, StorfsError):
-        return type(error)(str(error))
-    return OSError(error.errno, error.strerror)
+def _outage(error: OSError) -> bool:
+    """Whether `error` says the server was unreachable or failing (worth another try later)."""
+    return isinstance(error, RemoteTimeout | RemoteError) and not isinstance(error, BadResponse)

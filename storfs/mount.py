@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,12 +13,10 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storfs.attrs import StatMaker
-from storfs.cache import ListingCache
 from storfs.config import Config
 from storfs.control import Control, json_file
 from storfs.control_socket import PUBLISHED, ControlServer
@@ -25,10 +24,16 @@ from storfs.errors import ConfigError
 from storfs.flat_walk import FlatWalker, WalkingPrefetcher
 from storfs.stats import STATS
 from storfs.tree import Tree
+from storfs.wiring import build_tree
+
+if TYPE_CHECKING:
+    from storfs.binding import KernelCache
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 20.0
+#: The type the mount table shows for a storfs mount (`fsname`/`subtype` in fuse_options).
+FSTYPE = "fuse.storfs"
 LIBFUSE_LOOP_ENDED = 8
 
 
@@ -70,31 +75,26 @@ def serve(
     config: Config, mountpoint: Path, extra_options: dict[str, str | bool], debug: bool = False
 ) -> None:
     """Mount and serve until unmounted or signalled (blocks)."""
-    from storfs.binding import LIBFUSE_MAJOR, PlusFUSE
+    from storfs.binding import LIBFUSE_MAJOR, LIBFUSE_VERSION, KernelCache, PlusFUSE
     from storfs.fuse_ops import StorfsOperations
 
     # Before any thread starts, so that every thread inherits the block (see _refresh_on_hangup).
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
-    providers = config.providers()
-    pool = ThreadPoolExecutor(max_workers=config.http.parallel_pages, thread_name_prefix="storfs-fetch")
-    cache = ListingCache(
-        config.cache.ttl,
-        config.cache.max_entries,
-        executor=pool,
-        stats=STATS,
-        max_pages=config.cache.max_pages,
-        stale_if_error=config.cache.stale_if_error,
-        window=config.http.parallel_pages,
-    )
-    tree = Tree(providers, cache)
-    control_server = ControlServer(lambda request: _control(tree, request))
+    tree = build_tree(config, STATS)
+    providers, cache = tree.providers, tree.cache
+    kernel = KernelCache(str(mountpoint))
+    control_server = ControlServer(lambda request: _control(tree, kernel, request))
     stats = json_file(lambda: STATS.snapshot(entries_cached=cache.entries))
     control = Control({"stats": stats, PUBLISHED: control_server.published})
     attrs = StatMaker(os.getuid(), os.getgid(), time.time())
     flat = FlatWalker(tree, config.cache.max_entries, config.cache.ttl)
-    prefetcher = WalkingPrefetcher(tree, pool, config.http.parallel_pages, flat)
-    operations = StorfsOperations(tree, attrs, STATS, control, prefetcher)
+    prefetcher = WalkingPrefetcher(tree, config.http.parallel_pages, flat)
+    operations = StorfsOperations(tree, attrs, STATS, control, prefetcher, wait=config.http.deadline)
     options = fuse_options(config, extra_options)
+    if LIBFUSE_VERSION >= (3, 12):
+        # libfuse 3.12+ warns about its own default (UINT_MAX, "unlimited"); 10 was the default
+        # before and is no fewer than its default max_threads, so nothing changes but the warning.
+        options.setdefault("max_idle_threads", "10")
     log.info(
         "mounting %d account(s) at %s (libfuse %d, ttl %gs)",
         len(providers),
@@ -106,11 +106,11 @@ def serve(
         control_server.start()
     except OSError as exc:
         log.warning("no control socket (storfs refresh will not reach this mount): %s", exc)
-    _refresh_on_hangup(tree)
+    _refresh_on_hangup(tree, kernel)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # mfusepy's note about utimens ns
-            PlusFUSE(operations, str(mountpoint), foreground=True, debug=debug, **options)
+            PlusFUSE(operations, str(mountpoint), kernel=kernel, foreground=True, debug=debug, **options)
     except RuntimeError as exc:
         # fuse_main answers 8 when its loop ended by a signal (SIGTERM, SIGINT): a clean stop.
         if exc.args != (LIBFUSE_LOOP_ENDED,):
@@ -118,20 +118,27 @@ def serve(
             raise MountError(f"libfuse could not mount {mountpoint} (fuse_main returned {code})") from None
     finally:
         control_server.stop()
-        pool.shutdown(wait=False, cancel_futures=True)
+        tree.close()
     log.info("unmounted %s", mountpoint)
 
 
-def _control(tree: Tree, request: dict[str, Any]) -> dict[str, Any]:
+def _control(tree: Tree, kernel: KernelCache, request: dict[str, Any]) -> dict[str, Any]:
     if request.get("op") == "refresh" and isinstance(request.get("path"), str):
-        dropped = tree.refresh(request["path"])
+        dropped = _refresh(tree, kernel, request["path"])
         log.info("refresh %s: dropped %d cached listing(s)", request["path"], dropped)
         return {"dropped": dropped}
     return {"error": f"unknown request {request.get('op')!r}"}
 
 
-def _refresh_on_hangup(tree: Tree) -> None:
-    """`kill -HUP` drops every cached listing.
+def _refresh(tree: Tree, kernel: KernelCache, path: str) -> int:
+    """Drop storfs's cached listings at or below `path`, then what the kernel cached there."""
+    dropped = tree.refresh(path)
+    kernel.forget(path, sorted({provider.name for provider in tree.providers}))
+    return dropped
+
+
+def _refresh_on_hangup(tree: Tree, kernel: KernelCache) -> None:
+    """`kill -HUP` drops every cached listing, and the kernel's cached names and attributes.
 
     libfuse would treat SIGHUP as "exit", and Python handlers cannot run while the main thread
     sits in libfuse, so `serve` blocks SIGHUP before starting any thread and a watcher thread
@@ -141,7 +148,7 @@ def _refresh_on_hangup(tree: Tree) -> None:
     def watch() -> None:
         while True:
             signal.sigwait({signal.SIGHUP})
-            dropped = tree.refresh("/")
+            dropped = _refresh(tree, kernel, "/")
             log.warning("SIGHUP: dropped %d cached listing(s)", dropped)
 
     threading.Thread(target=watch, name="storfs-sighup", daemon=True).start()
@@ -169,7 +176,7 @@ def spawn(argv: Sequence[str], mountpoint: Path, log_file: Path) -> int:
             os.stat(mountpoint)  # answered by storfs itself
             return 0
         if child.poll() is not None:
-            print(f"storfs: mount failed: {_tail(log_file, start)}", file=sys.stderr)
+            print(f"storfs: {_failure(log_file, start)}", file=sys.stderr)
             return 2
         time.sleep(0.02)
     child.kill()
@@ -179,8 +186,36 @@ def spawn(argv: Sequence[str], mountpoint: Path, log_file: Path) -> int:
     return 2
 
 
+def mount_type(path: Path | str, mounts: str = "/proc/self/mounts") -> str | None:
+    """The file system type mounted at `path` (`fuse.storfs`), "" if nothing is, None if unknown.
+
+    Read from the mount table, so a dead FUSE mount (whose stat fails) still counts as a mount.
+    """
+    absolute = os.path.abspath(path)
+    target = os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+    try:
+        with open(mounts, encoding="utf-8", errors="surrogateescape") as handle:
+            table = handle.read().splitlines()
+    except OSError:
+        return None
+    found = ""
+    for line in table:
+        fields = line.split()
+        if len(fields) >= 3 and _unescape_mount_field(fields[1]) == target:
+            found = fields[2]  # the last mount at a path is the visible one
+    return found
+
+
+def _unescape_mount_field(text: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
 def unmount(mountpoint: Path | str, quiet: bool = False) -> int:
     """Unmount with fusermount3/fusermount (or umount); 0 on success, 1 with a message otherwise."""
+    if mount_type(mountpoint) not in (FSTYPE, None):
+        if not quiet:
+            print(f"storfs: {mountpoint} is not a storfs mount", file=sys.stderr)
+        return 1
     tool = shutil.which("fusermount3") or shutil.which("fusermount")
     command = [tool, "-u", str(mountpoint)] if tool else ["umount", str(mountpoint)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -194,8 +229,22 @@ def unmount(mountpoint: Path | str, quiet: bool = False) -> int:
     return 1
 
 
-def _tail(log_file: Path, start: int) -> str:
+#: What libfuse and its mount helpers write to stderr when they refuse (`fuse: unknown option(s)`).
+_LIBFUSE_REASON = re.compile(r"(fuse|fusermount3?|mount\.fuse3?): ")
+
+
+def _failure(log_file: Path, start: int) -> str:
+    """Why the mount process ended, from what it wrote: its last line, with libfuse's own reason.
+
+    libfuse and fusermount write their reason (`fuse: unknown option(s): ...`) straight to stderr,
+    before storfs's last line says that mounting failed.
+    """
     with open(log_file, "rb") as handle:
         handle.seek(start)
-        lines = handle.read().decode("utf-8", "replace").strip().splitlines()
-    return lines[-1] if lines else "the mount process exited"
+        lines = [line.strip() for line in handle.read().decode("utf-8", "replace").splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return "mount failed: the mount process exited"
+    last = lines[-1].removeprefix("storfs: ")
+    causes = [line for line in lines[:-1] if _LIBFUSE_REASON.match(line)]
+    return f"mount failed: {last}" + "".join(f": {cause}" for cause in causes[-3:])

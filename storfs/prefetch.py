@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Executor
 
 from cachetools import LRUCache
 
-from storfs.listing import Listing
-from storfs.providers.base import ListingKey
+from storfs.keys import ListingKey
 from storfs.tree import Tree
 
 log = logging.getLogger(__name__)
@@ -21,9 +19,8 @@ class SiblingPrefetcher:
     background. A lone `ls` of one directory never triggers it, so it costs no extra request.
     """
 
-    def __init__(self, tree: Tree, executor: Executor | None, ahead: int) -> None:
+    def __init__(self, tree: Tree, ahead: int) -> None:
         self.tree = tree
-        self.executor = executor
         self.ahead = ahead
         self._lock = threading.Lock()
         # parent listing -> index of its child opened last
@@ -31,7 +28,7 @@ class SiblingPrefetcher:
 
     def opened(self, key: ListingKey) -> None:
         """Note that listing `key` was opened."""
-        if self.executor is None or self.ahead < 1:
+        if self.ahead < 1:
             return
         origin = self.tree.origin(key)
         if origin is None:
@@ -51,13 +48,5 @@ class SiblingPrefetcher:
             if sibling is None or not sibling.is_dir:
                 break
             for child_key in self.tree.child_listings(parent_key, sibling):
-                listing = self.tree.listing(child_key)
-                if listing.pages_fetched == 0:
-                    self.executor.submit(_first_page, listing)
-
-
-def _first_page(listing: Listing) -> None:
-    try:
-        listing.entry_at(0)
-    except Exception as exc:  # the reader that opens it later retries and reports it
-        log.debug("%s: prefetch failed: %s", listing.label, exc)
+                if not self.tree.cache.oversized(child_key):
+                    self.tree.listing(child_key).start()  # the reader that opens it sees any error

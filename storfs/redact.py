@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Iterable
 from urllib.parse import quote
 
 _PATTERNS = (
     re.compile(r"(?i)(\bsig=)[^&\s\"']+"),
     re.compile(r"(?i)(\bauthorization['\"]?\s*[:=]\s*['\"]?)[^'\"\n]+"),
-    re.compile(r"(?i)(\b(?:SharedKey|QS|OAS) [^:\s]+:)[A-Za-z0-9+/=]{16,}"),
 )
+#: What follows an Authorization scheme a provider registers (`SharedKey account:`): the signature.
+_SIGNATURE = r"[A-Za-z0-9+/=]{16,}"
 MASK = "***"
 #: Inside connection strings and SAS tokens, the parts that are secret by themselves.
 _SECRET_PARTS = frozenset({"sig", "accountkey", "sharedaccesssignature"})
@@ -23,7 +25,13 @@ class Redactor(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self._secrets: set[str] = set()
+        self._patterns = list(_PATTERNS)
         self._lock = threading.Lock()
+
+    def add_signature_patterns(self, fragments: Iterable[str]) -> None:
+        """Mask what follows each Authorization scheme prefix (regex fragments, from the providers)."""
+        with self._lock:
+            self._patterns += [re.compile(rf"(?i)(\b(?:{fragment})){_SIGNATURE}") for fragment in fragments]
 
     def add(self, secret: str) -> None:
         """Remember a secret, its URL-encoded forms, and the values inside `a=b;c=d&e=f` text."""
@@ -40,10 +48,11 @@ class Redactor(logging.Filter):
     def redact(self, text: str) -> str:
         with self._lock:
             secrets = sorted(self._secrets, key=len, reverse=True)
+            patterns = list(self._patterns)
         for secret in secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
-        for pattern in _PATTERNS:
+        for pattern in patterns:
             text = pattern.sub(lambda m: m.group(1) + MASK, text)
         return text
 

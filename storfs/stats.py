@@ -8,6 +8,13 @@ import time
 from collections import Counter
 from typing import Any
 
+#: Counters the snapshot always shows, zero until something happens (so `jq` never gets null).
+CACHE_EVENTS = ("evictions", "hits", "misses")
+UPCALLS = (
+    "getattr", "getxattr", "listxattr", "open", "opendir", "read", "readdir", "release", "releasedir",
+    "statfs",
+)  # fmt: skip
+
 
 class Stats:
     """Thread-safe counters, read as one JSON-ready snapshot (`<mnt>/.storfs/stats`)."""
@@ -15,10 +22,10 @@ class Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.started = time.time()
-        self.upcalls: Counter[str] = Counter()
+        self.upcalls: Counter[str] = Counter(dict.fromkeys(UPCALLS, 0))
         self.requests: Counter[tuple[str, str, str]] = Counter()  # (account, op, status)
         self.retries: Counter[tuple[str, str]] = Counter()
-        self.cache: Counter[str] = Counter()
+        self.cache: Counter[str] = Counter(dict.fromkeys(CACHE_EVENTS, 0))
         self.errors: Counter[str] = Counter()
 
     def upcall(self, name: str) -> None:
@@ -50,6 +57,7 @@ class Stats:
                 "requests": requests,
                 "requests_total": sum(self.requests.values()),
                 "retries": {f"{a} {o}": n for (a, o), n in sorted(self.retries.items())},
+                "retries_total": sum(self.retries.values()),
                 "cache": {**dict(sorted(self.cache.items())), "entries": entries_cached},
                 "errors": dict(sorted(self.errors.items())),
             }

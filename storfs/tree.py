@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from cachetools import LRUCache
@@ -12,10 +13,16 @@ from cachetools import LRUCache
 from storfs.cache import ListingCache
 from storfs.entry import Entry
 from storfs.errors import NotADirectory, NotFound
+from storfs.keys import ListingKey
 from storfs.listing import Listing
-from storfs.providers.base import ListingKey, Provider
+from storfs.providers.base import Provider
+from storfs.source import Fetched, Source
+from storfs.stream import DirStream
 
 log = logging.getLogger(__name__)
+
+#: A hook around each listing's page fetch (a shared cache across hosts wraps it).
+WrapFetch = Callable[[ListingKey, Provider, Callable[[str | None], Fetched]], Callable[[str | None], Fetched]]
 
 #: How many child listings' origins the tree remembers (for refresh and sibling prefetch).
 ORIGINS_MAX = 200_000
@@ -44,8 +51,12 @@ class Node:
 class Tree:
     """Routes `/<provider>/<account>/...` to providers' listings through the cache."""
 
-    def __init__(self, providers: Iterable[Provider], cache: ListingCache) -> None:
+    def __init__(
+        self, providers: Iterable[Provider], cache: ListingCache, wrap_fetch: WrapFetch | None = None
+    ) -> None:
         self.cache = cache
+        self._wrap_fetch = wrap_fetch
+        self._sources: LRUCache[ListingKey, Source] = LRUCache(maxsize=ORIGINS_MAX)
         # child listing -> (the listing it is under, the entry it belongs to); bounded like the cache
         self._origins: LRUCache[ListingKey, tuple[ListingKey, str]] = LRUCache(maxsize=ORIGINS_MAX)
         self._lock = threading.Lock()
@@ -53,12 +64,20 @@ class Tree:
         for provider in providers:
             self._providers.setdefault(provider.name, {})[provider.account] = provider
 
+    def close(self) -> None:
+        """Stop every account's threads (without waiting for requests in flight)."""
+        for provider in self.providers:
+            provider.close()
+
     @property
     def providers(self) -> list[Provider]:
         return [p for accounts in self._providers.values() for p in accounts.values()]
 
-    def resolve(self, path: str) -> Node:
-        """The node at `path`; NotFound (ENOENT) or NotADirectory (ENOTDIR) otherwise."""
+    def resolve(self, path: str, until: float | None = None) -> Node:
+        """The node at `path`; NotFound (ENOENT) or NotADirectory (ENOTDIR) otherwise.
+
+        Waits for the network at most until `until` (monotonic), in all.
+        """
         parts = [part for part in path.split("/") if part]
         if not parts:
             return Node(children=dict.fromkeys(sorted(self._providers)))
@@ -72,38 +91,60 @@ class Tree:
             raise NotFound(f"no account {parts[0]}/{parts[1]}")
         node = Node(children=dict(provider.top_level()), provider=provider)
         for part in parts[2:]:
-            node = self._child(provider, node, part)
+            node = self._child(provider, node, part, until)
         return node
 
-    def listing(self, key: ListingKey) -> Listing:
-        """The (possibly still empty) cached listing for `key`."""
-        provider = self._providers[key.provider][key.account]
-        label = f"{key.provider}/{key.account} {key.kind}"
-        return self.cache.listing(
-            key, lambda cursor, streaming: provider.list_page(key, cursor, ahead=streaming), label
-        )
+    def source(self, key: ListingKey) -> Source:
+        """How listing `key` is read: its provider's pages, lookups and page pool."""
+        with self._lock:
+            source = self._sources.get(key)
+        if source is None:
+            provider = self._providers[key.provider][key.account]
+            label = f"{key.provider}/{key.account} {key.kind}"
+            if key.args:
+                label += " " + "/".join(key.args)[:200]
+            fetch: Callable[[str | None], Fetched] = functools.partial(provider.fetch_page, key)
+            if self._wrap_fetch is not None:
+                fetch = self._wrap_fetch(key, provider, fetch)
+            lookup = functools.partial(provider.lookup, key)
+            source = Source(label, fetch, lookup, provider.page_pool, provider.http.deadline)
+            with self._lock:
+                self._sources[key] = source
+        return source
 
-    def _child(self, provider: Provider, node: Node, name: str) -> Node:
+    def listing(self, key: ListingKey) -> Listing:
+        """The (possibly still empty) cached listing for `key`; nothing is fetched."""
+        return self.cache.listing(key, self.source(key))
+
+    def open_dir(self, key: ListingKey, until: float | None = None) -> DirStream:
+        """A reader of listing `key`, with its first page (a missing directory fails here)."""
+        return self.cache.open_dir(key, self.source(key), until)
+
+    def _child(self, provider: Provider, node: Node, name: str, until: float | None) -> Node:
         if node.listing is not None:
-            entry = self.listing(node.listing).lookup(name)
+            entry = self.cache.find(node.listing, self.source(node.listing), name, until)
             if entry is None:
                 raise NotFound(f"no {name!r} in {node.listing.kind}")
-            children: dict[str, ListingKey | None] = {}
-            contents = None
-            if entry.is_dir:
-                children.update(provider.children(node.listing, entry))
-                contents = provider.contents(node.listing, entry)
-            with self._lock:
-                for child_key in (*children.values(), contents):
-                    if child_key is not None:
-                        self._origins[child_key] = (node.listing, name)
-            return Node(entry=entry, children=children, listing=contents, provider=provider)
+            return self.node_for(provider, node.listing, entry)
         if not node.is_dir:
             raise NotADirectory(f"{name!r}: parent is not a directory")
         if name not in node.children:
             raise NotFound(f"no {name!r}")
         key = node.children[name]
         return Node(listing=key, provider=provider)
+
+    def node_for(self, provider: Provider, key: ListingKey, entry: Entry) -> Node:
+        """The node of `entry`, an entry of listing `key`."""
+        children: dict[str, ListingKey | None] = {}
+        contents = None
+        if entry.is_dir:
+            children.update(provider.children(key, entry))
+            contents = provider.contents(key, entry)
+        with self._lock:
+            for child_key in (*children.values(), contents):
+                if child_key is not None:
+                    self._origins[child_key] = (key, entry.name)
+        return Node(entry=entry, children=children, listing=contents, provider=provider)
 
     def refresh(self, path: str) -> int:
         """Drop every cached listing at or below `path`; return how many were dropped."""
@@ -136,11 +177,6 @@ class Tree:
     def child_listings(self, parent_key: ListingKey, entry: Entry) -> list[ListingKey]:
         """The listings inside directory `entry` of listing `parent_key` (remembered as its own)."""
         provider = self._providers[parent_key.provider][parent_key.account]
-        keys = list(provider.children(parent_key, entry).values())
-        contents = provider.contents(parent_key, entry)
-        if contents is not None:
-            keys.append(contents)
-        with self._lock:
-            for key in keys:
-                self._origins[key] = (parent_key, entry.name)
-        return keys
+        node = self.node_for(provider, parent_key, entry)
+        keys = [key for key in node.children.values() if key is not None]
+        return keys if node.listing is None else [*keys, node.listing]

@@ -5,19 +5,16 @@ Used by `storfs ls`, `storfs stat` and `storfs doctor`; imports nothing that nee
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat as statmod
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from storfs.attrs import StatMaker
-from storfs.cache import ListingCache
-from storfs.config import AccountConfig, Config
+from storfs.config import CONFIG_FILE, AccountConfig, Config
 from storfs.entry import Entry
 from storfs.errors import (
     AccessDenied,
@@ -28,20 +25,10 @@ from storfs.errors import (
     RemoteTimeout,
     StorfsError,
 )
-from storfs.providers.base import ListingKey
-from storfs.tree import Node, Tree
-
-#: Per provider, the settings that identify and authenticate an account, in the order to mention them.
-CREDENTIAL_KEYS: dict[str, tuple[str, ...]] = {
-    "azure": ("account", "key", "sas", "connection_string"),
-    "qingstor": ("access_key_id", "secret_access_key", "config_file"),
-    "oas": ("access_key_id", "access_key_secret"),
-}
-ENDPOINT_KEYS: dict[str, tuple[str, ...]] = {
-    "azure": ("endpoint", "connection_string"),
-    "qingstor": ("endpoint", "zone_endpoint"),
-    "oas": ("endpoint",),
-}
+from storfs.providers import PROVIDERS
+from storfs.stats import STATS
+from storfs.tree import Node
+from storfs.wiring import build_tree
 
 
 class Item(NamedTuple):
@@ -62,27 +49,18 @@ class Session:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        http = config.http
-        self._fetch_pool = ThreadPoolExecutor(http.parallel_pages, thread_name_prefix="storfs-fetch")
-        self._warm_pool = ThreadPoolExecutor(http.parallel_pages, thread_name_prefix="storfs-warm")
-        self.cache = ListingCache(
-            config.cache.ttl,
-            config.cache.max_entries,
-            executor=self._fetch_pool,
-            max_pages=config.cache.max_pages,
-        )
-        self.tree = Tree(config.providers(), self.cache)
+        self.tree = build_tree(config, STATS)
+        self.cache = self.tree.cache
         self.attrs = StatMaker(os.getuid(), os.getgid(), float(int(time.time())))  # fixed levels: now
         #: Called before the walk waits on the network (to flush what it printed so far).
         self.before_fetch: Callable[[], None] | None = None
         #: (directory path, raw key, reason) of keys the listings walked so far could not show.
         self.not_shown: list[tuple[str, str, str]] = []
         #: How many directory entries ahead of the walk get their listings' first pages fetched.
-        self.window = 2 * http.parallel_pages
+        self.window = 2 * config.http.parallel_pages
 
     def close(self) -> None:
-        for pool in (self._warm_pool, self._fetch_pool):
-            pool.shutdown(wait=False, cancel_futures=True)
+        self.tree.close()
 
     def __enter__(self) -> Session:
         return self
@@ -118,28 +96,32 @@ class Session:
         key = node.listing
         provider = node.provider
         assert provider is not None
-        listing = self.tree.listing(key)
+        if not self.tree.cache.oversized(key):
+            self._before_fetch()  # about to wait on the network
+        stream = self.tree.open_dir(key)
         warmed = 0  # entries whose child listings are being fetched ahead of the walk
         index = 0
         while True:
-            if index >= len(listing) and not listing.complete:
+            if not stream.ready(index):
                 self._before_fetch()  # about to wait on the network
-            entry = listing.entry_at(index, readahead=True)
+            entry = stream.entry_at(index)
             if entry is None:
                 for raw_key, reason in provider.not_shown(key):
                     self.not_shown.append((path, raw_key, reason))
                 return
-            while warmed < min(index + self.window, len(listing)):
-                ahead = listing.entry_at(warmed)
-                warmed += 1
-                if ahead is not None and ahead.is_dir:
-                    for child_key in provider.children(key, ahead).values():
-                        self._warm_pool.submit(self._warm, child_key)
             index += 1
-            grandchildren = provider.children(key, entry) if entry.is_dir else {}
-            contents = provider.contents(key, entry) if entry.is_dir else None
-            child_node = Node(entry=entry, children=dict(grandchildren), listing=contents, provider=provider)
-            yield Item(prefix + entry.name, entry.name, entry), child_node
+            # The listings of the next few directories are asked for ahead of the walk.
+            warmed = max(warmed, index)
+            while warmed < index + self.window and stream.ready(warmed):
+                ahead = stream.entry_at(warmed)
+                warmed += 1
+                if ahead is None:
+                    break
+                if ahead.is_dir:
+                    for child_key in self.tree.child_listings(key, ahead):
+                        if not self.tree.cache.oversized(child_key):
+                            self.tree.listing(child_key).start()
+            yield Item(prefix + entry.name, entry.name, entry), self.tree.node_for(provider, key, entry)
 
     def walk(
         self, path: str, node: Node, on_error: Callable[[str, StorfsError], None]
@@ -164,10 +146,6 @@ class Session:
     def _before_fetch(self) -> None:
         if self.before_fetch is not None:
             self.before_fetch()
-
-    def _warm(self, key: ListingKey) -> None:
-        with contextlib.suppress(Exception):  # the walk reaches this listing later and reports errors
-            self.tree.listing(key).entry_at(0)
 
     # -- describing ----------------------------------------------------------------------------
 
@@ -219,13 +197,12 @@ def describe(item: Item, st: dict[str, Any], fields: Sequence[str] | None = None
 
 def where(account: AccountConfig, config_path: Path | None) -> str:
     """`[azure.dev] of /etc/storfs.toml`, or where a discovered account came from."""
-    if account.source == "config file":
+    if account.source == CONFIG_FILE:
         return f"[{account.provider}.{account.account}] of {config_path}"
     return f"{account.provider}/{account.account} ({account.source})"
 
 
-def _keys(account: AccountConfig, table: dict[str, tuple[str, ...]]) -> str:
-    candidates = table.get(account.provider, ())
+def _keys(account: AccountConfig, candidates: tuple[str, ...]) -> str:
     present = [key for key in candidates if key in account.settings]
     return " / ".join(present or candidates)
 
@@ -240,9 +217,10 @@ def advice(
     if account is None:
         return None
     loc = where(account, config_path)
-    endpoint = _keys(account, ENDPOINT_KEYS)
+    provider = PROVIDERS[account.provider]
+    endpoint = _keys(account, provider.endpoint_keys)
     if isinstance(error, AccessDenied):
-        return f"check {_keys(account, CREDENTIAL_KEYS)} in {loc}"
+        return f"check {_keys(account, provider.credential_keys)} in {loc}"
     if isinstance(error, RemoteTimeout):
         return f"check {endpoint} in {loc} and the network, or raise [http] deadline / read_timeout"
     if isinstance(error, NotFound):

@@ -4,23 +4,38 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
-from storfs.commands.common import add_config_argument, load_config
+from storfs.commands.common import add_config_argument, load_config, setup_logging
+from storfs.config import CONFIG_FILE, DISCOVERED
 from storfs.errors import ConfigError
+from storfs.providers import PROVIDERS
 
 NAME = "accounts"
 HELP = "list the accounts found in the config and the environment"
-EXAMPLES = """examples:
+_FOUND = [
+    (f"{name}/{DISCOVERED}", cls.discovery_help) for name, cls in PROVIDERS.items() if cls.discovery_help
+]
+_WIDTH = max((len(label) for label, _ in _FOUND), default=0)
+EXAMPLES = (
+    """examples:
   storfs accounts
   AZURE_STORAGE_CONNECTION_STRING="..." storfs accounts     shows azure/default
 
+Every table is checked as `storfs mount` checks it: exit status 2 and one line naming the file
+and the key if any account would be refused.
+
 accounts found without any storfs config:
-  azure/default     AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with
-                    AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN
-  qingstor/default  ~/.qingstor/config.yaml (the official tools' file)
-  oas/default       ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET and STORFS_OAS_ENDPOINT
-A config table of the same name wins.
 """
+    + "".join(
+        textwrap.fill(
+            text, 96, initial_indent=f"  {label.ljust(_WIDTH)}  ", subsequent_indent=" " * (_WIDTH + 4)
+        )
+        + "\n"
+        for label, text in _FOUND
+    )
+    + "A config table of the same name wins.\n"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    setup_logging(args)
     try:
         cfg = load_config(args)
     except ConfigError as exc:
@@ -35,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     width = max(len(f"{a.provider}/{a.account}") for a in cfg.accounts)
     for account in cfg.accounts:
-        source = f"{account.source} ({cfg.path})" if account.source == "config file" else account.source
+        source = f"{account.source} ({cfg.path})" if account.source == CONFIG_FILE else account.source
         print(f"{account.provider}/{account.account}".ljust(width), " from", source)
     return 0

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import argparse
 import ctypes.util
-import dataclasses
 import errno
 import importlib.util
 import logging
 import os
+import re
 import shutil
 import stat as statmod
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
+from storfs import config
 from storfs.commands.common import add_config_argument, add_logging_arguments, load_config, setup_logging
 from storfs.config import AccountConfig, Config
 from storfs.errors import ConfigError, StorfsError
-from storfs.providers import PROVIDERS
+from storfs.probe import probe_http
 from storfs.redact import REDACTOR
 from storfs.transport import HttpSettings
 from storfs.tree_walk import fix_for, where
@@ -67,23 +69,38 @@ def run(args: argparse.Namespace) -> int:
         checks.append(
             Check(False, f"config: {exc}", "change what the message names, or give a file with --config")
         )
-        show(checks[-1])
-    else:
-        source = f"config: {cfg.path}" if cfg.path is not None else "config: no file"
-        checks.append(Check(True, f"{source} ({len(cfg.accounts)} account(s))"))
-        show(checks[-1])
-        for check in check_accounts(cfg):
-            checks.append(check)
-            show(check)
+        show(checks[-1], keep=[str(args.config)] if args.config else [])
+        return 1
+    files = [str(cfg.path)] if cfg.path is not None else []
+    files += [str(a.settings["config_file"]) for a in cfg.accounts if a.settings.get("config_file")]
+    source = f"config: {cfg.path}" if cfg.path is not None else "config: no file"
+    checks.append(Check(True, f"{source} ({len(cfg.accounts)} account(s))"))
+    warning = config.exposed(cfg)
+    if warning:
+        checks.append(Check(False, warning.replace(": run chmod", ""), f"chmod 600 {cfg.path}"))
+    for check in checks[4:]:
+        show(check, keep=files)
+    for check in check_accounts(cfg):
+        checks.append(check)
+        show(check, keep=files)
     return 0 if all(check.ok for check in checks) else 1
 
 
-def show(check: Check) -> None:
-    """One ✔/✘ line, and the fix under a ✘; through the redactor, so no secret gets out."""
+def show(check: Check, keep: Sequence[str] = ()) -> None:
+    """One ✔/✘ line, and the fix under a ✘; through the redactor, so no secret gets out.
+
+    The file names in `keep` are printed whole even where a short secret happens to occur in them.
+    """
     lines = [f"{OK if check.ok else FAIL} {check.what}"]
     if not check.ok and check.fix:
         lines.append(f"    fix: {check.fix}")
-    print(REDACTOR.redact("\n".join(lines)), flush=True)
+    text = "\n".join(lines)
+    names = sorted({name for name in keep if name}, key=len, reverse=True)
+    if not names:
+        print(REDACTOR.redact(text), flush=True)
+        return
+    pieces = re.split("(" + "|".join(map(re.escape, names)) + ")", text)
+    print("".join(p if p in names else REDACTOR.redact(p) for p in pieces), flush=True)
 
 
 # -- FUSE ----------------------------------------------------------------------------------------
@@ -143,25 +160,20 @@ def check_fusermount() -> Check:
 
 def check_accounts(cfg: Config) -> list[Check]:
     """One cheap authenticated call per top-level listing of each account, all at once."""
-    http = dataclasses.replace(
-        cfg.http,
-        deadline=min(cfg.http.deadline, DEADLINE),
-        connect_timeout=min(cfg.http.connect_timeout, DEADLINE),
-        read_timeout=min(cfg.http.read_timeout, DEADLINE),
-        retries=min(cfg.http.retries, 1),
-    )
+    http = probe_http(cfg.http, DEADLINE)
     if not cfg.accounts:
         return []
     with ThreadPoolExecutor(min(8, len(cfg.accounts)), thread_name_prefix="storfs-doctor") as pool:
-        results = pool.map(lambda account: check_account(account, cfg.path, http), cfg.accounts)
+        results = pool.map(lambda account: check_account(cfg, account, http), cfg.accounts)
         return [check for checks in results for check in checks]
 
 
-def check_account(account: AccountConfig, config_path: Path | None, http: HttpSettings) -> list[Check]:
+def check_account(cfg: Config, account: AccountConfig, http: HttpSettings) -> list[Check]:
+    config_path = cfg.path
     label = f"{account.provider}/{account.account}"
-    source = f"{account.source} {config_path}" if account.source == "config file" else account.source
+    source = f"{account.source} {config_path}" if account.source == config.CONFIG_FILE else account.source
     try:
-        provider = PROVIDERS[account.provider](account.account, account.settings, http)
+        provider = cfg.provider(account, http)
     except ConfigError as exc:
         return [Check(False, f"{label} (from {source}): {exc}", f"edit {where(account, config_path)}")]
     checks = []

@@ -28,6 +28,7 @@ HELP = "list a path of the tree the mount shows, without mounting"
 EXAMPLES = f"""examples:
   storfs ls azure/dev/containers                   names, one per line, in listing order
   storfs ls -l qingstor/main/buckets               mode, links, size, mtime, name (like ls -l)
+  storfs ls -l qingstor/main/buckets/b/uploads     ... upload id, then its object key
   storfs ls --json oas/archive/vaults | jq .xattrs one JSON object per entry per line
   storfs ls -R qingstor/main                       every path below, depth first (like find)
   storfs ls -R --json qingstor/main > all.jsonl    streams as pages arrive; progress on a terminal
@@ -92,13 +93,24 @@ def list_path(session: Session, args: argparse.Namespace, output: Output) -> int
     else:
         items = guarded(session.children(item.path, node), item.path, failed)
     now = time.time()
+    columns = long_columns(node) if args.long and not args.recursive else ()
     for child, _ in items:
-        output.line(render(child, session.stat(child), args, now), escape(child.path))
+        line = render(child, session.stat(child), args, now)
+        if columns and not args.json and child.entry is not None:
+            line += "".join(f"  {escape(child.entry.xattr(name) or '-')}" for name in columns)
+        output.line(line, escape(child.path))
     if args.json:
         for directory, raw_key, reason in session.not_shown:
             record = {"path": directory, "type": "not_shown", "key": raw_key, "reason": reason}
             output.line(to_json(record), escape(directory))
     return 1 if failures else 0
+
+
+def long_columns(node: Node) -> tuple[str, ...]:
+    """The attributes `-l` shows after each name of this listing (an upload's object key)."""
+    if node.listing is None or node.provider is None:
+        return ()
+    return tuple(node.provider.long_columns.get(node.listing.kind, ()))
 
 
 def guarded(items: Iterator[tuple[Item, Node]], path: str, failed: Any) -> Iterator[tuple[Item, Node]]:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import platformdirs
 
-from storfs import config, mount
+from storfs import config, mount, probe
 from storfs.commands.common import add_config_argument, add_logging_arguments, setup_logging
 from storfs.errors import ConfigError
+from storfs.tree_walk import advice
 
 NAME = "mount"
 HELP = "mount the configured accounts"
@@ -52,12 +57,20 @@ def run(args: argparse.Namespace) -> int:
         overrides, fuse_extra, config_path = split_options(args.options)
         cfg = config.with_overrides(config.load(config_path or args.config), overrides)
         mountpoint = mount.check_mountpoint(args.mountpoint)
-        cfg.providers()  # fail on bad credentials here, before anything is mounted
     except ConfigError as exc:
         print(f"storfs: {exc}", file=sys.stderr)
         return 2
-    config.warn_if_exposed(cfg)
+    exposed = config.exposed(cfg)
+    if exposed:
+        print(f"storfs: warning: {exposed}", file=sys.stderr)
     if args.foreground:
+        if sys.stderr.isatty():  # someone watches: say at once which accounts fail (not in a log)
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})  # as serve does, before any thread
+            threading.Thread(
+                target=lambda: warn_failing(cfg, probe.failing_accounts(cfg)),
+                name="storfs-probe",
+                daemon=True,
+            ).start()
         try:
             mount.serve(cfg, mountpoint, fuse_extra, debug=args.debug)
         except mount.MountError as exc:
@@ -65,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
             return 1
         return 0
     log_file = args.log_file or platformdirs.user_log_path("storfs") / "storfs.log"
+    if not (args.verbose or args.debug):
+        logging.getLogger("storfs.transport").setLevel(logging.ERROR)  # the probe warns below instead
+    # While the mount starts, one cheap list call per account says which ones will fail.
+    probing = ThreadPoolExecutor(1, thread_name_prefix="storfs-probe")
+    failing = probing.submit(probe.failing_accounts, cfg)
     child = [sys.executable, "-m", "storfs", "mount", "--foreground", "--log-file", str(log_file)]
     if cfg.path is not None:
         child += ["--config", str(Path(cfg.path).absolute())]
@@ -72,7 +90,20 @@ def run(args: argparse.Namespace) -> int:
         child += ["-o", option]
     child += ["--verbose"] if args.verbose else []
     child += ["--debug"] if args.debug else []
-    return mount.spawn([*child, str(mountpoint)], mountpoint, log_file)
+    status = mount.spawn([*child, str(mountpoint)], mountpoint, log_file)
+    if status == 0:
+        warn_failing(cfg, failing.result())
+    probing.shutdown(wait=False)
+    return status
+
+
+def warn_failing(cfg: config.Config, failing: list[tuple[config.AccountConfig, Exception]]) -> None:
+    """One `storfs: warning:` line per account whose probe failed, with the setting to check."""
+    for account, error in failing:
+        hint = advice(error, account, cfg.path, top_level=True)
+        label = f"{account.provider}/{account.account}"
+        said = str(error) if str(error).startswith(label) else f"{label}: {error}"
+        print(f"storfs: warning: {said}" + (f" ({hint})" if hint else ""), file=sys.stderr, flush=True)
 
 
 def split_options(values: list[str]) -> tuple[dict[str, str | bool], dict[str, str | bool], Path | None]:

@@ -45,8 +45,9 @@ def render(data: dict[str, Any]) -> str:
         for op, statuses in ops.items():
             counts = ", ".join(f"{status}: {n}" for status, n in statuses.items())
             lines.append(f"  {account} {op}: {counts}")
+    lines.append(f"retries       {data.get('retries_total', sum(data['retries'].values()))}")
     for label, n in data["retries"].items():
-        lines.append(f"  retries {label}: {n}")
+        lines.append(f"  {label}: {n}")
     cache = data["cache"]
     lines.append(
         "cache         {} entries, {} hits, {} misses, {} evictions".format(

@@ -5,22 +5,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar, NamedTuple
+from pathlib import Path
+from typing import Any, ClassVar
 
 import requests
 
 from storfs.entry import Entry, Page
 from storfs.errors import ConfigError, NotSupported, StorfsError
+from storfs.keys import ListingKey
+from storfs.source import Fetched
 from storfs.transport import HttpSettings, make_session, send
-
-
-class ListingKey(NamedTuple):
-    """Names one listing: which provider account, which API call, with which arguments."""
-
-    provider: str
-    account: str
-    kind: str
-    args: tuple[str, ...] = ()
 
 
 class Provider(ABC):
@@ -39,13 +33,41 @@ class Provider(ABC):
     #: The largest page the API serves; `page_size` is clamped to it and defaults to it.
     max_page_size: ClassVar[int]
 
+    # -- what the rest of storfs knows about a provider only through these ----------------------
+    #: Regex fragments of the Authorization schemes the signer writes, masked in every log line.
+    signature_patterns: ClassVar[tuple[str, ...]] = ()
+    #: Settings that identify and authenticate an account, in the order to mention them.
+    credential_keys: ClassVar[tuple[str, ...]] = ()
+    #: Settings that say where the API is.
+    endpoint_keys: ClassVar[tuple[str, ...]] = ()
+    #: One line for `storfs accounts --help`: where `<provider>/default` comes from.
+    discovery_help: ClassVar[str] = ""
+    #: Per listing kind, the xattrs `storfs ls -l` shows after the name (what an opaque id stands for).
+    long_columns: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+
+    @classmethod
+    def discover(cls, env: Mapping[str, str], home: Path) -> list[tuple[dict[str, Any], str]]:
+        """Config tables for `<provider>/default` from the provider's usual variables and files.
+
+        Each comes with a human "source" string. `[]` if there are none; ConfigError if they are
+        there but incomplete (the message names what is missing).
+        """
+        return []
+
     def __init__(self, account: str, settings: Mapping[str, Any], http: HttpSettings) -> None:
         self.account = account
         self.http = http
-        self.page_size = clamp_page_size(settings.get("page_size"), self.max_page_size)
+        try:
+            self.page_size = clamp_page_size(settings.get("page_size"), self.max_page_size)
+        except ConfigError as exc:
+            raise ConfigError(f"[{self.name}.{account}]: {exc}") from None
         self.session = make_session(http)
         # Requests run here so a caller can stop waiting at the deadline; threads start on demand.
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"storfs-{self.name}")
+        # Pages are fetched and parsed here: read-ahead of one account never waits on another's.
+        self.page_pool = ThreadPoolExecutor(
+            max_workers=http.parallel_pages + 2, thread_name_prefix=f"storfs-{self.name}-pages"
+        )
 
     @staticmethod
     @abstractmethod
@@ -125,12 +147,19 @@ class Provider(ABC):
         raise NotSupported(f"{self.label}: the API cannot serve the bytes of {entry.name!r}")
 
     @abstractmethod
-    def list_page(self, key: ListingKey, cursor: str | None, *, ahead: bool = False) -> Page:
-        """Fetch one page of listing `key`, starting at `cursor` (None: the first page).
+    def list_page(self, key: ListingKey, cursor: str | None) -> Page:
+        """Fetch one page of listing `key`, starting at `cursor` (None: the first page)."""
 
-        `ahead` says a reader is streaming through the pages in order, so a provider may start
-        on the next page before this one is parsed.
-        """
+    def fetch_page(self, key: ListingKey, cursor: str | None) -> Fetched:
+        """Request one page and parse it on demand; a provider that can see the next cursor in
+        the raw answer (before parsing it) names it as the `hint`, so the next request leaves
+        first. By default: `list_page`, parsed at once."""
+        return Fetched.ready(self.list_page(key, cursor))
+
+    def close(self) -> None:
+        """Stop this account's threads without waiting for requests in flight."""
+        for pool in (self.page_pool, self.pool):
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def clamp_page_size(value: Any, maximum: int) -> int:

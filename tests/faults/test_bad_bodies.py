@@ -144,17 +144,38 @@ def test_a_bad_answer_is_eio_one_log_line_and_never_a_complete_listing(
     assert run(["ls", str(backend.listing(m))]).stdout == again.stdout
 
 
-@pytest.mark.parametrize("count", [1000, 2], ids=["count_says_1000", "count_smaller_than_the_page"])
-def test_a_lying_count_is_logged_and_the_listing_still_ends_by_the_stop_rule(
-    make: MakeBackend, mounts: MountFactory, count: int
+def test_a_count_larger_than_the_listing_is_eio_not_a_short_listing(
+    make: MakeBackend, mounts: MountFactory
 ) -> None:
-    """QingStor's `count` may be a page or a total, so storfs never relies on it: a short page ends
-    the listing. A count that contradicts the pages is still worth one warning."""
+    """A full first page whose `count` is larger can only mean a total; a listing that then ends
+    short of it contradicts itself, and a short listing shown as whole is the one thing storfs
+    must never do: EIO and one log line, and the next `ls` after the fault clears is complete."""
     backend = make("qingstor")
     m = mounts({f"{backend.provider}.main": backend.table(), "cache": CONFIG_CACHE, "http": HTTP})
     backend.prime(m)
     watch = LogWatch(m)
-    lying_count(count)(backend)
+    lying_count(1000)(backend)
+    result = timed(["ls", str(backend.listing(m))], timeout=60)
+    assert result.returncode != 0, f"listed as complete: {len(result.stdout.split())} names"
+    assert EIO_TEXT in result.stderr, result.stderr
+    problems = watch.problems()
+    assert len(problems) == 1 and "announced" in problems[0], "\n".join(problems)
+    backend.proxy.clear_failures()
+    again = timed(["ls", str(backend.listing(m))], timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert sorted(again.stdout.splitlines()) == backend.names()
+
+
+def test_a_count_smaller_than_the_page_is_logged_and_the_listing_ends_by_the_stop_rule(
+    make: MakeBackend, mounts: MountFactory
+) -> None:
+    """A `count` smaller than the page it came with cannot be a total: one warning, and the
+    listing still ends by the short-page rule."""
+    backend = make("qingstor")
+    m = mounts({f"{backend.provider}.main": backend.table(), "cache": CONFIG_CACHE, "http": HTTP})
+    backend.prime(m)
+    watch = LogWatch(m)
+    lying_count(2)(backend)
     result = timed(["ls", str(backend.listing(m))], timeout=60)
     assert result.returncode == 0, result.stderr
     assert sorted(result.stdout.splitlines()) == backend.names()

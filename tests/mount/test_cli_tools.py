@@ -102,6 +102,7 @@ def storfs(tmp_path: Path):
         tables: dict[str, dict[str, Any]], *argv: str, **kwargs: Any
     ) -> subprocess.CompletedProcess[str]:
         config = write_config(tmp_path / "cli.toml", tables)
+        config.chmod(0o600)  # holds secrets: readable by its owner only, as doctor asks
         return run([*STORFS, *argv, "--config", str(config)], env=clean_env(tmp_path), **kwargs)
 
     return call

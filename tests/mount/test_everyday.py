@@ -325,3 +325,36 @@ def test_fstab_form_mounts_with_mount_t_fuse_storfs(seeded: Azurite, tmp_path: P
     finally:
         if os.path.ismount(mnt):
             run([fusermount(), "-u", str(mnt)])
+
+
+def test_refresh_and_sighup_also_drop_what_the_kernel_cached(
+    qingstor: QingStorServer, qs_mount: Mount
+) -> None:
+    uploads = qs_mount.path("qingstor", "main", "buckets", "mybucket", "uploads")
+    qingstor.add_upload("mybucket", "a.bin", upload_id="old")
+    assert run(["stat", "-c", "%n", str(uploads / "old")]).returncode == 0
+    assert run(["ls", "-d", str(uploads / "new")]).returncode == 2  # now a negative entry in the kernel
+    qingstor.add_upload("mybucket", "b.bin", upload_id="new")
+    with qingstor._lock:  # the upload is completed or aborted on the server
+        del qingstor._uploads["mybucket", "old"]
+    # Within the TTL (300 s) the kernel answers both from its own cache, without asking storfs.
+    assert run(["ls", "-d", str(uploads / "new")]).returncode == 2
+    assert run(["stat", "-c", "%n", str(uploads / "old")]).returncode == 0
+
+    refreshed = run([*STORFS, "refresh", str(uploads)])
+    assert refreshed.returncode == 0, refreshed.stderr
+    shown = run(["ls", "-d", str(uploads / "new")])
+    assert shown.returncode == 0 and shown.stdout.strip() == str(uploads / "new"), shown.stderr
+    gone = run(["stat", "-c", "%n", str(uploads / "old")])
+    assert gone.returncode == 1 and "No such file or directory" in gone.stderr
+
+    buckets = qs_mount.path("qingstor", "main", "buckets")
+    assert run(["ls", "-d", str(buckets / "fresh")]).returncode == 2
+    qingstor.add_bucket("fresh")
+    assert qs_mount.process is not None
+    os.kill(qs_mount.process.pid, signal.SIGHUP)
+    for _ in range(100):
+        if "SIGHUP: dropped" in qs_mount.log():
+            break
+        time.sleep(0.05)
+    assert run(["ls", "-d", str(buckets / "fresh")]).returncode == 0

@@ -1,4 +1,4 @@
-"""Azure's page pipeline: while page k is parsed, page k+1 is already on its way."""
+"""Azure's early NextMarker: while page k is parsed, page k+1 is already on its way."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from storfs.cache import ListingCache
 from storfs.providers.azure import AzureProvider, next_marker_hint
 from storfs.transport import HttpSettings
+from storfs.tree import Tree
 from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 from tests.fakes.counting_proxy import CountingProxy
 
@@ -36,22 +38,21 @@ def wait_for(proxy: CountingProxy, count: int) -> None:
 
 def test_streaming_pages_request_the_next_one_early_and_never_twice(proxy: CountingProxy) -> None:
     azure = provider(proxy)
-    key = azure.key("containers")
+    tree = Tree([azure], ListingCache(ttl=60, max_entries=1000))
     proxy.reset()
+    stream = tree.open_dir(azure.key("containers"))
     names: list[str] = []
-    cursor = None
-    pages = 0
-    while True:
-        page = azure.list_page(key, cursor, ahead=True)
-        pages += 1
-        names += [e.name for e in page.entries]
-        if page.next_cursor is None:
-            break
-        wait_for(proxy, pages + 1)
-        assert proxy.count_op("list_containers") == pages + 1, "the next page was asked for already"
-        cursor = page.next_cursor
+    index = 0
+    while (entry := stream.entry_at(index)) is not None:
+        if index % 5 == 0 and index < 20:
+            pages = index // 5 + 1
+            wait_for(proxy, pages + 1)
+            assert proxy.count_op("list_containers") == pages + 1, "the next page was asked for already"
+        names.append(entry.name)
+        index += 1
     assert names == NAMES
     assert proxy.count_op("list_containers") == 5 == len(proxy.requests)
+    tree.close()
 
 
 def test_a_lookup_asks_for_no_page_it_does_not_need(proxy: CountingProxy) -> None:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import threading
-import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 from xml.etree.ElementTree import fromstring
@@ -24,6 +22,7 @@ from storfs.providers.azure.parse import parse_containers
 from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.common import endpoint
+from storfs.source import Fetched
 from storfs.transport import HttpSettings
 
 log = logging.getLogger(__name__)
@@ -37,9 +36,35 @@ class AzureProvider(Provider):
     config_keys = frozenset({"account", "key", "sas", "connection_string", "endpoint"})
     secret_keys = frozenset({"key", "sas", "connection_string"})
     max_page_size = 5000
+    signature_patterns = (r"SharedKey [^:\s]+:",)
+    credential_keys = ("account", "key", "sas", "connection_string")
+    endpoint_keys = ("endpoint", "connection_string")
+    discovery_help = (
+        "AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or "
+        "AZURE_STORAGE_SAS_TOKEN"
+    )
+
+    @classmethod
+    def discover(cls, env: Mapping[str, str], home: Path) -> list[tuple[dict[str, Any], str]]:
+        if env.get("AZURE_STORAGE_CONNECTION_STRING"):
+            table = {"connection_string_env": "AZURE_STORAGE_CONNECTION_STRING"}
+            return [(table, "environment: AZURE_STORAGE_CONNECTION_STRING")]
+        if not env.get("AZURE_STORAGE_ACCOUNT"):
+            return []
+        for key, variable in (("key", "AZURE_STORAGE_KEY"), ("sas", "AZURE_STORAGE_SAS_TOKEN")):
+            if env.get(variable):
+                table = {"account": env["AZURE_STORAGE_ACCOUNT"], f"{key}_env": variable}
+                return [(table, f"environment: AZURE_STORAGE_ACCOUNT, {variable}")]
+        raise ConfigError(
+            "AZURE_STORAGE_ACCOUNT is set, but neither AZURE_STORAGE_KEY nor AZURE_STORAGE_SAS_TOKEN is"
+        )
 
     def __init__(self, account: str, settings: Mapping[str, Any], http: HttpSettings) -> None:
         super().__init__(account, settings, http)
+        where = f"[azure.{account}]"
+        given = [key for key in self.credential_keys[1:] if settings.get(key)]
+        if len(given) > 1:
+            raise ConfigError(f"{where}: conflicting credentials {', '.join(given)}: keep one of them")
         options = dict(settings)
         if options.get("connection_string"):
             options = {
@@ -50,7 +75,6 @@ class AzureProvider(Provider):
         if not self.storage_account:
             raise ConfigError(f"[azure.{account}]: set `account` (the storage account name)")
         default = f"https://{self.storage_account}.blob.core.windows.net"
-        where = f"[azure.{account}]"
         url = options.get("endpoint") or default
         self.root_url = endpoint(url, where, "endpoint", default, allow_path=True) + "/"
         self._auth: requests.auth.AuthBase
@@ -60,8 +84,7 @@ class AzureProvider(Provider):
             self._auth = SasAuth(options["sas"])
         else:
             raise ConfigError(f"[azure.{account}]: set one of `key`, `sas` or `connection_string`")
-        self._pipeline = Pipeline()
-        self.blobs = Blobs(self._signed_get, self.page_size, self.label)
+        self.blobs = Blobs(self._signed_get, self.page_size, self.label, next_marker_hint)
 
     def top_level(self) -> dict[str, ListingKey]:
         return {"containers": self.key("containers")}
@@ -79,11 +102,6 @@ class AzureProvider(Provider):
             return self.key(BLOBS, container, prefix)
         return None
 
-    def lookup(self, key: ListingKey, name: str) -> Entry | None:
-        if key.kind == BLOBS:
-            return self.blobs.lookup_blob(key, name)
-        raise NotImplementedError
-
     def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
         if key.kind == BLOBS:
             return self.blobs.list_subtree(key, limit)
@@ -100,29 +118,45 @@ class AzureProvider(Provider):
             return super().read_range(entry, start, end)
         return self.blobs.read_range(entry, start, end)
 
-    def list_page(self, key: ListingKey, cursor: str | None, *, ahead: bool = False) -> Page:
-        if key.kind == BLOBS:
-            return self.blobs.list_blobs(key, cursor)
-        if key.kind == UPLOADS:
-            return self.blobs.list_uploads(key, cursor)
-        if key.kind == BLOCKS:
-            return self.blobs.list_blocks(key)
-        if cursor is None:
-            self._pipeline.clear()  # a listing that starts over never takes an older page
-        body = self._pipeline.take(cursor) or self._request(cursor)
-        if ahead:
-            # Marker paging is sequential, but NextMarker sits at the end of the body: ask for the
-            # next page now, and parse this one while the service prepares it.
-            upcoming = next_marker_hint(body)
-            if upcoming:
-                self._pipeline.start(upcoming, lambda: self._request(upcoming))
-        page = parse_containers(body)
-        if ahead and page.next_cursor != upcoming:
-            self._pipeline.clear()
-        return page
+    def list_page(self, key: ListingKey, cursor: str | None) -> Page:
+        return self.fetch_page(key, cursor).page()
 
-    def _request(self, cursor: str | None) -> bytes:
-        query = [("comp", "list"), ("maxresults", str(self.page_size)), ("include", "metadata")]
+    def fetch_page(self, key: ListingKey, cursor: str | None) -> Fetched:
+        if key.kind == BLOBS:
+            return self.blobs.fetch_blobs(key, cursor)
+        if key.kind == UPLOADS:
+            return Fetched.ready(self.blobs.list_uploads(key, cursor))
+        if key.kind == BLOCKS:
+            return Fetched.ready(self.blobs.list_blocks(key))
+        body = self._request(cursor)
+        # NextMarker sits at the end of the body: name it before parsing, so the next request can
+        # leave while this page is parsed (the listing checks it against the parsed page).
+        return Fetched(lambda: parse_containers(body), next_marker_hint(body))
+
+    def lookup(self, key: ListingKey, name: str) -> Entry | None:
+        """One container by name: List Containers with `prefix=name&maxresults=1` (names sort
+        before every longer name they begin)."""
+        if key.kind == BLOBS:
+            return self.blobs.lookup_blob(key, name)
+        if key.kind != "containers":
+            raise NotImplementedError
+        cursor = None
+        for _ in range(3):
+            page = parse_containers(self._request(cursor, prefix=name, page_size=1))
+            if page.entries:
+                first = page.entries[0]
+                return first if first.name == name else None
+            if page.next_cursor is None:
+                return None
+            cursor = page.next_cursor  # an empty page that still promises more (a partition end)
+        raise NotImplementedError  # no answer in a few small pages: read the listing instead
+
+    def _request(
+        self, cursor: str | None, *, prefix: str | None = None, page_size: int | None = None
+    ) -> bytes:
+        query = [("comp", "list"), ("maxresults", str(page_size or self.page_size)), ("include", "metadata")]
+        if prefix is not None:
+            query.append(("prefix", prefix))
         if cursor:
             query.append(("marker", cursor))
         request = requests.Request(
@@ -154,36 +188,6 @@ class AzureProvider(Provider):
     @staticmethod
     def decode_error(response: requests.Response) -> StorfsError:
         return decode_error(response)
-
-
-class Pipeline:
-    """At most one page requested ahead of the reader, keyed by its cursor, used while fresh."""
-
-    MAX_AGE = 10.0  # seconds: an older body is not served to a listing that starts later
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._ahead: tuple[str, float, Future[bytes]] | None = None
-
-    def start(self, cursor: str, request: Callable[[], bytes]) -> None:
-        with self._lock:
-            if self._ahead is None or self._ahead[0] != cursor:
-                self._ahead = (cursor, time.monotonic(), _PIPELINE_POOL.submit(request))
-
-    def take(self, cursor: str | None) -> bytes | None:
-        """The body requested ahead for `cursor` (waiting for it), or None."""
-        with self._lock:
-            ahead, self._ahead = self._ahead, None
-        if ahead is None or ahead[0] != cursor or time.monotonic() - ahead[1] > self.MAX_AGE:
-            return None
-        return ahead[2].result()
-
-    def clear(self) -> None:
-        with self._lock:
-            self._ahead = None
-
-
-_PIPELINE_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="storfs-azure-ahead")
 
 
 def next_marker_hint(body: bytes) -> str | None:

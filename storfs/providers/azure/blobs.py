@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import quote
 
@@ -25,6 +26,7 @@ from storfs.names import (
 from storfs.providers.azure.parse import BlobsPage, parse_blobs, parse_uncommitted_blocks, prefix_entry
 from storfs.providers.base import ListingKey
 from storfs.reader import ChangedSinceListing
+from storfs.source import Fetched
 
 BLOBS, UPLOADS, BLOCKS = "blobs", "uploads", "blocks"
 
@@ -47,18 +49,29 @@ class Get(Protocol):
 class Blobs:
     """The listings and reads below one Azure account's containers."""
 
-    def __init__(self, get: Get, page_size: int, label: str) -> None:
+    def __init__(self, get: Get, page_size: int, label: str, hint: Callable[[bytes], str | None]) -> None:
         self._get = get
         self.page_size = page_size
         self.label = label
+        self._hint = hint  # the NextMarker of a raw body, found before parsing it
         self.skipped = SkipLog()
 
     # -- listings ----------------------------------------------------------------------------
 
-    def list_blobs(self, key: ListingKey, cursor: str | None) -> Page:
+    def fetch_blobs(self, key: ListingKey, cursor: str | None) -> Fetched:
+        """One page of a blobs listing, parsed on demand; the next marker is hinted at once."""
         container, prefix = key.args
         what = f"{self.label} List Blobs {container}"
-        page = self._blobs_page(container, prefix, cursor, self.page_size, what)
+        body = self._blobs_body(container, prefix, cursor, self.page_size, what)
+        return Fetched(
+            lambda: self._shown(key, cursor, parse_blobs(body, prefix, container), what), self._hint(body)
+        )
+
+    def list_blobs(self, key: ListingKey, cursor: str | None) -> Page:
+        return self.fetch_blobs(key, cursor).page()
+
+    def _shown(self, key: ListingKey, cursor: str | None, page: BlobsPage, what: str) -> Page:
+        container, prefix = key.args
         delimited = DelimitedPage(
             objects=page.blobs,
             prefixes=[(p, prefix_entry(container, p, segment_of(prefix, p))) for p in page.prefixes],
@@ -173,6 +186,21 @@ class Blobs:
         base: str | None = None,
     ) -> BlobsPage:
         """One List Blobs page of names starting with `prefix`; entries named below `base` (or `prefix`)."""
+        body = self._blobs_body(container, prefix, cursor, size, what, flat=flat, uncommitted=uncommitted)
+        return parse_blobs(body, prefix if base is None else base, container)
+
+    def _blobs_body(
+        self,
+        container: str,
+        prefix: str,
+        cursor: str | None,
+        size: int,
+        what: str,
+        *,
+        flat: bool = False,
+        uncommitted: bool = False,
+    ) -> bytes:
+        """The raw body of one List Blobs request."""
         query = [("restype", "container"), ("comp", "list"), ("maxresults", str(size))]
         query.append(("include", "uncommittedblobs" if uncommitted else "metadata"))
         if not flat:
@@ -181,8 +209,7 @@ class Blobs:
             query.append(("prefix", prefix))
         if cursor:
             query.append(("marker", cursor))
-        response = self._get("/" + quote(container, safe=""), query, "list_blobs", what, {})
-        return parse_blobs(response.content, prefix if base is None else base, container)
+        return self._get("/" + quote(container, safe=""), query, "list_blobs", what, {}).content
 
     def _has_prefix(self, container: str, prefix: str, what: str) -> bool:
         """Whether any blob name starts with `prefix` (one request, one result at most)."""

@@ -7,13 +7,14 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
 from storfs.entry import Page
-from storfs.errors import AccessDenied, NotFound, RemoteError, StorfsError
+from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.common import endpoint, required_string
 from storfs.providers.oas.parse import WHAT, parse_vaults
@@ -25,6 +26,12 @@ log = logging.getLogger(__name__)
 API_VERSION = "2014-01-01"
 DEFAULT_ENDPOINT = "https://cn-hangzhou.oas.aliyuncs.com"
 VAULTS = "vaults"
+#: The variables `oas/default` comes from: Alibaba Cloud's usual pair, and where the API is.
+DISCOVERY_VARIABLES = (
+    "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "STORFS_OAS_ENDPOINT",
+)
 
 
 class OASProvider(Provider):
@@ -32,6 +39,26 @@ class OASProvider(Provider):
     config_keys = frozenset({"access_key_id", "access_key_secret", "endpoint"})
     secret_keys = frozenset({"access_key_secret"})
     max_page_size = 10  # ListVaults treats a larger `limit` as 10
+    signature_patterns = (r"OAS [^:\s]+:",)
+    credential_keys = ("access_key_id", "access_key_secret")
+    endpoint_keys = ("endpoint",)
+    discovery_help = ", ".join(DISCOVERY_VARIABLES[:-1]) + " and " + DISCOVERY_VARIABLES[-1]
+
+    @classmethod
+    def discover(cls, env: Mapping[str, str], home: Path) -> list[tuple[dict[str, Any], str]]:
+        key_id, secret, endpoint_variable = DISCOVERY_VARIABLES
+        if not env.get(endpoint_variable):
+            return []  # the Alibaba Cloud pair alone is there for other tools too
+        missing = [name for name in DISCOVERY_VARIABLES if not env.get(name)]
+        if missing:
+            verb = "is" if len(missing) == 1 else "are"
+            raise ConfigError(f"{endpoint_variable} is set, but {' and '.join(missing)} {verb} not")
+        table = {
+            "access_key_id": env[key_id],
+            "access_key_secret_env": secret,
+            "endpoint": env[endpoint_variable],
+        }
+        return [(table, "environment: " + ", ".join(DISCOVERY_VARIABLES))]
 
     def __init__(
         self,
@@ -52,7 +79,7 @@ class OASProvider(Provider):
     def top_level(self) -> dict[str, ListingKey]:
         return {VAULTS: self.key(VAULTS)}
 
-    def list_page(self, key: ListingKey, cursor: str | None, *, ahead: bool = False) -> Page:
+    def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         if key.kind != VAULTS:
             raise NotFound(f"{self.label}: no listing {key.kind!r}")
         # Written exactly as `limit` then `marker`: the [inferred] canonical resource then signs

@@ -11,6 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -50,6 +51,18 @@ class QingStorProvider(Provider):
     )
     secret_keys = frozenset({"secret_access_key"})
     max_page_size = 1000  # List Multipart and List Multipart Uploads refuse more
+    signature_patterns = (r"QS [^:\s]+:",)
+    credential_keys = ("access_key_id", "secret_access_key", "config_file")
+    endpoint_keys = ("endpoint", "zone_endpoint")
+    discovery_help = "~/.qingstor/config.yaml (the official tools' file)"
+    long_columns = {UPLOADS: ("user.qingstor.key",)}
+
+    @classmethod
+    def discover(cls, env: Mapping[str, str], home: Path) -> list[tuple[dict[str, Any], str]]:
+        official = home / ".qingstor" / "config.yaml"
+        if official.is_file():
+            return [({"config_file": str(official)}, f"file: {official}")]
+        return []
 
     def __init__(
         self,
@@ -121,7 +134,7 @@ class QingStorProvider(Provider):
             return super().read_range(entry, start, end)
         return self.objects.read_range(entry, start, end)
 
-    def list_page(self, key: ListingKey, cursor: str | None, *, ahead: bool = False) -> Page:
+    def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         if key.kind == BUCKETS:
             return self._list_buckets(cursor)
         if key.kind == OBJECTS:
