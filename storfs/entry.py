@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 from collections.abc import Iterator
 from typing import NamedTuple
+
+NS = 1_000_000_000
 
 
 class Entry:
@@ -14,9 +18,10 @@ class Entry:
     entry instead of a dict. Providers build it with `field_name()` and `share()`, so names and
     repeated values are one object across entries.
     `ref` is provider-private context a child listing needs (for example an upload's object key).
+    Times are integer nanoseconds since 1970 (negative before), exactly as the server wrote them.
     """
 
-    __slots__ = ("ctime", "fields", "is_dir", "mtime", "name", "ref", "size")
+    __slots__ = ("ctime_ns", "fields", "is_dir", "mtime_ns", "name", "ref", "size")
 
     def __init__(
         self,
@@ -24,18 +29,33 @@ class Entry:
         *,
         is_dir: bool,
         size: int = 0,
-        mtime: float = 0.0,
-        ctime: float | None = None,
+        mtime_ns: int = 0,
+        ctime_ns: int | None = None,
         fields: tuple[str, ...] = (),
         ref: tuple[str, ...] = (),
+        mtime: float | None = None,
+        ctime: float | None = None,
     ) -> None:
+        if mtime is not None:  # seconds, for callers that only have a float (prefer the _ns forms)
+            mtime_ns = round(mtime * NS)
+        if ctime is not None:
+            ctime_ns = round(ctime * NS)
         self.name = name
         self.is_dir = is_dir
         self.size = size
-        self.mtime = mtime
-        self.ctime = mtime if ctime is None else ctime
+        self.mtime_ns = mtime_ns
+        self.ctime_ns = mtime_ns if ctime_ns is None else ctime_ns
         self.fields = fields
         self.ref = ref
+
+    @property
+    def mtime(self) -> float:
+        """Seconds since 1970 (approximate: `mtime_ns` is the exact time)."""
+        return self.mtime_ns / NS
+
+    @property
+    def ctime(self) -> float:
+        return self.ctime_ns / NS
 
     def xattrs(self) -> Iterator[tuple[str, str]]:
         """The (name, value) pairs served as extended attributes."""
@@ -86,23 +106,82 @@ def share(value: str) -> str:
     return value
 
 
-_FIELD_NAMES: dict[tuple[str, str], str] = {}
+_FIELD_NAMES: dict[tuple[str, str, bool], str] = {}
 
-
-_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_.\-]")
+_SAFE_IN_NAME = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _NAME_KEY_MAX = 200  # xattr names may have 255 bytes, prefix included
+_HASH_LENGTH = 16
+#: A key that reads as a CamelCase or hyphenated identifier gets the snake_case name the README lists.
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9-]*", re.ASCII)
 
 
-def field_name(provider: str, key: str) -> str:
-    """The xattr name `user.<provider>.<key>`, one shared string per distinct name.
+def escape_key(key: str) -> str:
+    """`a b` -> `a%20b`, `métier` -> `m%C3%A9tier`, `%` -> `%25`: every UTF-8 byte outside
+    `[A-Za-z0-9_.-]` as `%XX`, so distinct keys give distinct names and `unquote` gives the key."""
+    data = key.encode("utf-8", "surrogatepass")
+    if all(byte in _SAFE_IN_NAME for byte in data):
+        return key
+    return "".join(chr(byte) if byte in _SAFE_IN_NAME else f"%{byte:02X}" for byte in data)
 
-    Keys come from servers: anything but letters, digits, `_`, `.` and `-` becomes `_`, so a
-    hostile field name can never break `listxattr` (NUL-separated) or exceed the name limit.
+
+def field_name(provider: str, key: str, *, collided: bool = False) -> str:
+    """The xattr name `user.<provider>.<key>` (key escaped by `escape_key`), one shared string each.
+
+    `collided` marks a key whose usual name an earlier key of the same entry already took: its
+    name is `~` plus the escaped key, which no other key can produce. An escaped key longer than
+    200 bytes is cut and ends in `~` and 16 hex digits of its SHA-256, so it stays unique.
     """
-    name = _FIELD_NAMES.get((provider, key))
+    memo = (provider, key, collided)
+    name = _FIELD_NAMES.get(memo)
     if name is None:
-        safe = _UNSAFE_IN_NAME.sub("_", key)[:_NAME_KEY_MAX] or "_"
-        name = f"user.{provider}.{safe}"
+        suffix = ("~" if collided else "") + escape_key(key)
+        if len(suffix) > _NAME_KEY_MAX:
+            digest = hashlib.sha256(suffix.encode()).hexdigest()[:_HASH_LENGTH]
+            suffix = f"{suffix[: _NAME_KEY_MAX - _HASH_LENGTH - 1]}~{digest}"
+        name = f"user.{provider}.{suffix or '~'}"
         if len(_FIELD_NAMES) < _SHARED_MAX:
-            name = _FIELD_NAMES.setdefault((provider, key), name)
+            name = _FIELD_NAMES.setdefault(memo, name)
     return name
+
+
+@functools.lru_cache(maxsize=4096)
+def nice_field_name(provider: str, key: str) -> str:
+    """The xattr name of a key whose usual spelling is snake_case: CamelCase or hyphenated keys
+    (`SizeInBytes`, `Last-Modified`) become `size_in_bytes`, `last_modified`; other keys are
+    taken as they are (escaped). Two keys can then meet in one name: see `unique_fields`."""
+    nice = snake_case(key) if _IDENTIFIER.fullmatch(key) else ""
+    return field_name(provider, nice or key)
+
+
+def unique_fields(provider: str, fields: list[str], keys: list[str]) -> tuple[str, ...]:
+    """The `fields` tuple of one entry from a flat `[name, value, ...]` list, `keys[i]` being the
+    key that named the i-th pair.
+
+    When an earlier key of the entry already took a name (`Last-Modified` and `LastModified`,
+    `A-B` and `a_b`), the later key gets its collided name (`~` + key), so no value is hidden.
+    Only the same key a third time (XML allows repeats) has no name left and is dropped.
+    Linear in the number of fields.
+    """
+    names = fields[::2]
+    if len(set(names)) == len(names):
+        return tuple(fields)
+    taken: set[str] = set()
+    kept: list[str] = []
+    for name, key, value in zip(names, keys, fields[1::2], strict=True):
+        if name in taken:
+            name = field_name(provider, key, collided=True)
+            if name in taken:
+                continue
+        taken.add(name)
+        kept += (name, value)
+    return tuple(kept)
+
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NOT_NAME_CHAR = re.compile(r"[^a-z0-9_]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def snake_case(name: str) -> str:
+    """`Last-Modified` -> `last_modified`, `HasImmutabilityPolicy` -> `has_immutability_policy`."""
+    return _NOT_NAME_CHAR.sub("_", _CAMEL_BOUNDARY.sub("_", name).lower()).strip("_")

@@ -70,7 +70,7 @@ class DirHandle:
 
 
 class StorfsOperations(Operations):  # type: ignore[misc]
-    use_ns = False
+    use_ns = True  # stat dicts carry integer nanoseconds (attrs.py)
 
     def __init__(
         self,

@@ -88,6 +88,7 @@ class Listing:
         self._failures = 0  # failed fetches of the next page so far
         self._failure: OSError | None = None  # the latest
         self._failed_since = 0.0  # when the fetch that failed last had started
+        self._waiting = 0  # readers waiting for the next page
         self._started: dict[str | None, float] = {}  # when each fetch in flight started
         self._error: OSError | None = None  # the server broke its protocol: never continue
 
@@ -202,24 +203,30 @@ class Listing:
         retried = False
         with self._cond:
             failures = self._failures
-            while len(self._page_ends) == seen and not self.complete and not self.overflowed:
-                if self._error is not None:
-                    raise again(self._error)
-                if self._failures != failures:
-                    assert self._failure is not None
-                    failures = self._failures
-                    # A fetch that had been under way a while when we came may have begun in an
-                    # outage that has ended since: try once more, within our own deadline.
-                    # Otherwise the fetch we waited for failed: share its answer.
-                    joined_late = arrived - self._failed_since >= LATE_JOIN
-                    if retried or not joined_late or not _outage(self._failure):
-                        raise again(self._failure)
-                    retried = True
-                self._request(self._cursor, streaming)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise RemoteTimeout(f"{self.label}: no answer within the {self.source.wait:g}s deadline")
-                self._cond.wait(remaining)
+            self._waiting += 1
+            try:
+                while len(self._page_ends) == seen and not self.complete and not self.overflowed:
+                    if self._error is not None:
+                        raise again(self._error)
+                    if self._failures != failures:
+                        assert self._failure is not None
+                        failures = self._failures
+                        # A fetch that had been under way a while when we came may have begun in
+                        # an outage that has ended since: try once more, within our own deadline.
+                        # Otherwise the fetch we waited for failed: share its answer.
+                        joined_late = arrived - self._failed_since >= LATE_JOIN
+                        if retried or not joined_late or not _outage(self._failure):
+                            raise again(self._failure)
+                        retried = True
+                    self._request(self._cursor, streaming)
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise RemoteTimeout(
+                            f"{self.label}: no answer within the {self.source.wait:g}s deadline"
+                        )
+                    self._cond.wait(remaining)
+            finally:
+                self._waiting -= 1
 
     def _request(self, cursor: str | None, streaming: bool) -> None:
         """Start fetching the page at `cursor` unless it is on its way (lock held)."""
@@ -267,8 +274,9 @@ class Listing:
     def _ahead_of_parse(self, cursor: str | None, hint: str) -> None:
         """The page at `cursor` named its successor before being parsed: request that one now."""
         with self._cond:
-            current = cursor == self._cursor and not self.overflowed and self._error is None
-            if current and len(self._requested) < self._window and self._room_for(2):
+            # Only for a page someone waits for: read-ahead stays one page ahead of the reader.
+            current = cursor == self._cursor and self._waiting > 0 and not self.overflowed
+            if current and self._error is None and len(self._requested) < self._window and self._room_for(2):
                 self._wanted.add(hint)
                 self._request(hint, streaming=True)
 

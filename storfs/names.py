@@ -186,8 +186,8 @@ def renamed(entry: Entry, name: str) -> Entry:
         name,
         is_dir=entry.is_dir,
         size=entry.size,
-        mtime=entry.mtime,
-        ctime=entry.ctime,
+        mtime_ns=entry.mtime_ns,
+        ctime_ns=entry.ctime_ns,
         fields=entry.fields,
         ref=entry.ref,
     )

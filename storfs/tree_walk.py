@@ -9,13 +9,13 @@ import os
 import stat as statmod
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from storfs.attrs import StatMaker
 from storfs.config import CONFIG_FILE, AccountConfig, Config
-from storfs.entry import Entry
+from storfs.entry import NS, Entry
 from storfs.errors import (
     AccessDenied,
     BadResponse,
@@ -160,15 +160,17 @@ class Session:
         return None
 
 
-def iso(seconds: float) -> str:
-    """POSIX seconds as ISO 8601 UTC: `2016-10-26T20:39:39Z` (milliseconds when there are any)."""
-    moment = datetime.fromtimestamp(seconds, timezone.utc)
-    spec = "seconds" if moment.microsecond == 0 else "milliseconds"
-    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
+def iso(ns: int) -> str:
+    """Nanoseconds since 1970 as ISO 8601 UTC: `2016-10-26T20:39:39Z`, or with nine fraction
+    digits when there is a fraction (`...39.678000000Z`, as `ls --full-time` and `stat` show it)."""
+    seconds, nanos = divmod(ns, NS)
+    moment = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+    text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
+    return f"{text}.{nanos:09d}Z" if nanos else f"{text}Z"
 
 
 #: The fields of `storfs ls --json`; `storfs stat --json` shows every field `describe` makes.
-BRIEF_FIELDS = ("path", "name", "type", "size", "mtime", "xattrs")
+BRIEF_FIELDS = ("path", "name", "type", "mode", "size", "mtime", "ctime", "xattrs")
 
 
 def describe(item: Item, st: dict[str, Any], fields: Sequence[str] | None = None) -> dict[str, Any]:

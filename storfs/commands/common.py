@@ -15,6 +15,7 @@ from storfs import config
 from storfs.errors import ConfigError, NotADirectory, NotFound, StorfsError
 from storfs.redact import REDACTOR
 from storfs.tree_walk import Session, advice
+from storfs.untrusted import escape, escape_char
 
 LOG_FORMAT = "%(asctime)s storfs %(levelname)s %(name)s: %(message)s"
 
@@ -39,12 +40,13 @@ def setup_logging(args: argparse.Namespace, log_file: Path | None = None) -> Non
         level = logging.INFO
     handler: logging.Handler
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
+        private_log_file(log_file)
         handler = logging.FileHandler(log_file)
     else:
         handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.addFilter(REDACTOR)
+    handler.setLevel(level)  # also for records a filter demoted after their logger let them through
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -56,6 +58,33 @@ def setup_logging(args: argparse.Namespace, log_file: Path | None = None) -> Non
     )
     if level > logging.DEBUG:
         logging.getLogger("urllib3").setLevel(logging.WARNING)
+    pool_logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, RetryNotice) for f in pool_logger.filters):
+        pool_logger.addFilter(RetryNotice())
+
+
+class RetryNotice(logging.Filter):
+    """urllib3's "Retrying (...)" WARNING is routine (retries are counted in the stats): show it
+    as an INFO line, i.e. only with -v, never on a user's terminal by default."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and str(record.msg).startswith("Retrying"):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def private_log_file(path: Path, *, own_directory: bool = False) -> None:
+    """Create `path` 0600 (and its missing directories 0700), or make an existing one 0600:
+    a log names accounts, buckets and keys, which other local users should not read.
+    `own_directory` (storfs's default log directory) makes an existing directory 0700 too."""
+    missing = [parent for parent in (path.parent, *path.parent.parents) if not parent.exists()]
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+    if own_directory and path.parent.stat().st_mode & 0o077:
+        path.parent.chmod(0o700)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
 
 
 def load_config(args: argparse.Namespace) -> config.Config:
@@ -98,28 +127,13 @@ ESCAPES_HELP = r"""Names are shown as `ls -b` shows them: a backslash as \\, a c
 as \n, \t, \r, \a, \b, \f, \v or else in octal: ESC as \033, DEL as \177, U+009B as \233.
 --json shows them unchanged, as JSON strings.
 """
-_C_ESCAPES = {"\\": "\\", "\a": "a", "\b": "b", "\t": "t", "\n": "n", "\v": "v", "\f": "f", "\r": "r"}
-_UNSAFE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _UNSAFE_QUOTED = re.compile('[\\\\"\x00-\x1f\x7f-\x9f\ud800-\udfff]')
 _JSON_UNSAFE = re.compile("[\x7f-\x9f]")
 
 
-def _escape_one(match: re.Match[str]) -> str:
-    char = match.group()
-    if char in _C_ESCAPES:
-        return "\\" + _C_ESCAPES[char]
-    code = ord(char)
-    return f"\\{code:03o}" if code < 0x100 else f"\\u{code:04x}"  # a lone surrogate: \udcXX
-
-
-def escape(text: str) -> str:
-    """`text` with control characters (C0, DEL, C1), lone surrogates and backslashes escaped."""
-    return _UNSAFE.sub(_escape_one, text)
-
-
 def quoted(text: str) -> str:
     """`"text"`, escaped as by `escape` and with `\\"` for a double quote (getfattr -d style)."""
-    return '"' + _UNSAFE_QUOTED.sub(lambda m: '\\"' if m.group() == '"' else _escape_one(m), text) + '"'
+    return '"' + _UNSAFE_QUOTED.sub(lambda m: '\\"' if m.group() == '"' else escape_char(m), text) + '"'
 
 
 def to_json(value: object, indent: int | None = None) -> str:

@@ -19,6 +19,7 @@ from storfs.commands.common import (
     report,
     to_json,
 )
+from storfs.entry import NS
 from storfs.errors import StorfsError
 from storfs.tree import Node
 from storfs.tree_walk import BRIEF_FIELDS, Item, Session, describe
@@ -46,7 +47,11 @@ SIX_MONTHS = 182 * 24 * 3600
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="PATH", nargs="?", default="", help="<provider>/<account>/...")
     parser.add_argument("-l", dest="long", action="store_true", help="mode, links, size, mtime and name")
-    parser.add_argument("--json", action="store_true", help="one JSON object per entry per line")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per entry per line: path, name, type, mode, size, mtime, ctime, xattrs",
+    )
     parser.add_argument("-R", dest="recursive", action="store_true", help="every path below PATH")
     add_config_argument(parser)
     add_logging_arguments(parser)
@@ -132,7 +137,7 @@ def render(item: Item, st: dict[str, Any], args: argparse.Namespace, now: float)
 
 def long_line(st: dict[str, Any], name: str, now: float) -> str:
     """`dr-xr-xr-x 2        0 Oct 26  2016 audio`: `ls -l` without owner and group."""
-    mtime = st["st_mtime"]
+    mtime = st["st_mtime"] // NS
     local = time.localtime(mtime)
     recent = now - SIX_MONTHS < mtime <= now + 3600
     when = time.strftime("%b %e %H:%M" if recent else "%b %e  %Y", local)

@@ -13,7 +13,7 @@ from pathlib import Path
 import platformdirs
 
 from storfs import config, mount, probe
-from storfs.commands.common import add_config_argument, add_logging_arguments, setup_logging
+from storfs.commands.common import add_config_argument, add_logging_arguments, private_log_file, setup_logging
 from storfs.errors import ConfigError
 from storfs.tree_walk import advice
 
@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         return 0
     log_file = args.log_file or platformdirs.user_log_path("storfs") / "storfs.log"
+    private_log_file(log_file, own_directory=args.log_file is None)
     if not (args.verbose or args.debug):
         logging.getLogger("storfs.transport").setLevel(logging.ERROR)  # the probe warns below instead
     # While the mount starts, one cheap list call per account says which ones will fail.

@@ -14,7 +14,7 @@ from storfs.entry import Entry, Page
 from storfs.errors import ConfigError, NotSupported, StorfsError
 from storfs.keys import ListingKey
 from storfs.source import Fetched
-from storfs.transport import HttpSettings, make_session, send
+from storfs.transport import HttpSettings, body_limit, make_session, send
 
 
 class Provider(ABC):
@@ -75,12 +75,20 @@ class Provider(ABC):
         """The StorfsError an error response means (from its status and the service's code)."""
 
     def get(
-        self, request: requests.PreparedRequest, *, op: str, what: str, raw_body: bool = False
+        self,
+        request: requests.PreparedRequest,
+        *,
+        op: str,
+        what: str,
+        raw_body: bool = False,
+        body_bytes: int | None = None,
     ) -> requests.Response:
         """Send a signed GET through this account's session: a 2xx response or a StorfsError.
 
-        `op` labels the request in the stats (`list_containers`); `what` names it in messages;
-        `raw_body` reads the body as sent, fast (object bytes).
+        `op` labels the request in the stats (`list_containers`); `what` names it in messages.
+        The whole request ends within the `deadline`, and its decoded body holds at most
+        `max_body_bytes` (default: page_size * 4 KiB + 1 MiB). Object reads pass `raw_body`
+        (the bytes as sent, not decoded) and `body_bytes`, the range they asked for.
         """
         return send(
             self.session,
@@ -91,6 +99,7 @@ class Provider(ABC):
             op=op,
             what=what,
             decode_error=self.decode_error,
+            max_body_bytes=body_bytes or body_limit(self.http, self.page_size),
             raw_body=raw_body,
         )
 

@@ -1,9 +1,7 @@
-"""Small helpers every provider shares: field names, sizes, endpoints, required settings."""
+"""Small helpers every provider shares: sizes, endpoints, required settings."""
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,15 +10,6 @@ from storfs.errors import ConfigError
 
 #: The largest size a `struct stat` can hold (a signed 64-bit off_t).
 MAX_SIZE = 2**63 - 1
-
-_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_NOT_NAME_CHAR = re.compile(r"[^a-z0-9_]+")
-
-
-@functools.lru_cache(maxsize=256)
-def snake_case(name: str) -> str:
-    """`Last-Modified` -> `last_modified`, `HasImmutabilityPolicy` -> `has_immutability_policy`."""
-    return _NOT_NAME_CHAR.sub("_", _CAMEL_BOUNDARY.sub("_", name).lower()).strip("_")
 
 
 def size_or_zero(value: Any) -> int:

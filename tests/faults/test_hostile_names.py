@@ -114,7 +114,7 @@ def test_lone_surrogates_and_invalid_utf8_names_are_skipped(make: MakeBackend, m
         {"VaultName": "ok-1", "VaultId": "A1", "CreationDate": "x"},
         {"VaultName": "\ud800", "VaultId": "A2"},
         {"VaultName": "bad\udc80", "VaultId": "A3"},
-        {"VaultName": "ok-2", "VaultId": "A4", "SizeInBytes": "\udc80"},
+        {"VaultName": "ok-2", "VaultId": "A4", "Note": "\udc80"},
     ]
     oas.answer(json.dumps({"Marker": "", "VaultList": vaults}).encode())
 
@@ -146,8 +146,8 @@ def test_unparsable_dates_and_sizes_keep_the_entry_and_the_raw_value(
         "bad-vault",
         creation_date="yesterday",
         last_inventory_date="31/02/2014 25:61",
-        size_in_bytes="12 KB",  # type: ignore[arg-type]
-        number_of_archives="many",  # type: ignore[arg-type]
+        size_in_bytes=-12,  # an integer, as documented, that no file can have
+        number_of_archives=2**64,
     )
     m = mounts({"qingstor.main": qingstor.table(), "oas.main": oas.table(), "azure.main": azure.table()})
 
@@ -158,22 +158,22 @@ def test_unparsable_dates_and_sizes_keep_the_entry_and_the_raw_value(
     assert os.stat(upload_dir).st_mtime == 0
     assert os.getxattr(upload_dir, "user.qingstor.created") == b"2016-13-45T99:99:99Z"
     # A part whose size and date do not parse (the fake only stores integers: a canned answer).
-    parts = {"count": 1, "object_parts": [{"part_number": 1, "size": "1e3x", "created": "soon", "etag": "e"}]}
+    parts = {"count": 1, "object_parts": [{"part_number": 1, "size": 2**63, "created": "soon", "etag": "e"}]}
     qingstor.answer(json.dumps(parts).encode())
     part = upload_dir / "parts" / "00001"
     assert os.listdir(upload_dir / "parts") == ["00001"]
     st = os.stat(part)
     assert (st.st_size, st.st_mtime) == (0, 0)
-    assert os.getxattr(part, "user.qingstor.size") == b"1e3x"
+    assert os.getxattr(part, "user.qingstor.size") == str(2**63).encode()
     assert os.getxattr(part, "user.qingstor.created") == b"soon"
 
     vault = oas.listing(m) / "bad-vault"
     st = os.stat(vault)
     assert (st.st_size, st.st_mtime) == (0, 0)
-    assert os.getxattr(vault, "user.oas.size_in_bytes") == b"12 KB"
+    assert os.getxattr(vault, "user.oas.size_in_bytes") == b"-12"
     assert os.getxattr(vault, "user.oas.creation_date") == b"yesterday"
     assert os.getxattr(vault, "user.oas.last_inventory_date") == b"31/02/2014 25:61"
-    assert os.getxattr(vault, "user.oas.number_of_archives") == b"many"
+    assert os.getxattr(vault, "user.oas.number_of_archives") == str(2**64).encode()
 
     azure.answer(azure_page([], "", containers=azure_container("odd", last_modified="not a date")))
     container = azure.listing(m) / "odd"
@@ -184,3 +184,38 @@ def test_unparsable_dates_and_sizes_keep_the_entry_and_the_raw_value(
         open(part, "rb")  # noqa: SIM115
     assert opened.value.errno == errno.EOPNOTSUPP
     assert m.alive
+
+
+def test_an_azure_container_with_an_empty_name_is_skipped_not_the_listing(
+    make: MakeBackend, mounts: MountFactory
+) -> None:
+    """The README says unusable names are skipped; an empty <Name> once failed the whole listing."""
+    azure: Backend = make("azure")
+    m = mounts({"azure.main": azure.table()})
+    containers = "".join(azure_container(n) for n in ("", "ok-1", "", "ok-2"))
+    azure.answer(azure_page([], "", containers=containers))
+    watch = LogWatch(m)
+    result = run(["ls", str(azure.listing(m))])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ok-1", "ok-2"]
+    skip_warning(watch, 2)
+    assert os.getxattr(azure.listing(m) / "ok-2", "user.azure.lease_state") == b"available"
+
+
+def test_colliding_field_names_stay_apart_and_readable(make: MakeBackend, mounts: MountFactory) -> None:
+    """`métier`/`mètier` and `a b`/`a_b` once became one xattr name, hiding the later value."""
+    qingstor: Backend = make("qingstor")
+    m = mounts({"qingstor.main": qingstor.table(page_size=100)})
+    extra = {"métier": "1", "mètier": "2", "a b": "3", "a_b": "4", "100%": "5"}
+    qingstor.answer(json.dumps({"count": 1, "buckets": [qingstor_bucket("b", **extra)]}).encode())
+    bucket = qingstor.listing(m) / "b"
+    assert os.listdir(qingstor.listing(m)) == ["b"]
+    for key, value in extra.items():
+        name = "user.qingstor." + "".join(
+            c if c.isascii() and (c.isalnum() or c in "_.-") else "".join(f"%{b:02X}" for b in c.encode())
+            for c in key
+        )
+        assert os.getxattr(bucket, name) == value.encode(), name
+    dumped = run(["getfattr", "-d", "--absolute-names", str(bucket)])
+    assert dumped.returncode == 0, dumped.stderr
+    assert "user.qingstor.a%20b=" in dumped.stdout and "user.qingstor.m%C3%A9tier=" in dumped.stdout

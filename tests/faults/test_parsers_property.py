@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from storfs.dates import EARLIEST_NS, LATEST_NS
 from storfs.entry import Entry, Page
 from storfs.errors import BadResponse
 from storfs.providers.azure.parse import parse_containers
@@ -139,6 +140,7 @@ def parse_qingstor(body: bytes) -> list[Entry]:
     b"<EnumerationResults><Containers><Container><Name>\xff</Name></Container></Containers></EnumerationResults>"
 )
 @example(b"\xef\xbb\xbf<EnumerationResults/>")
+@example('<!DOCTYPE x [<!ENTITY a "a">]><EnumerationResults>&a;</EnumerationResults>'.encode("utf-16"))
 def test_azure_parse_containers_raises_only_bad_response(body: bytes) -> None:
     only_bad_response(parse_containers, body)
 
@@ -178,4 +180,6 @@ def test_parsed_entries_fit_a_struct_stat(body: bytes) -> None:
         assert isinstance(entry.name, str)
         assert isinstance(entry.size, int) and 0 <= entry.size <= MAX_SIZE, entry
         assert math.isfinite(entry.mtime) and math.isfinite(entry.ctime), entry
+        for ns in (entry.mtime_ns, entry.ctime_ns):
+            assert type(ns) is int and EARLIEST_NS <= ns <= LATEST_NS, entry
         assert all(isinstance(value, str) for value in entry.fields), entry

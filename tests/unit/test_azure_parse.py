@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 
+from storfs.entry import snake_case
 from storfs.errors import BadResponse
-from storfs.providers.azure.parse import parse_containers, snake_case
+from storfs.names import unusable_reason
+from storfs.providers.azure.parse import parse_containers
 
 SEED_PAGE = b"""<?xml version="1.0" encoding="utf-8"?>
 <EnumerationResults ServiceEndpoint="https://myaccount.blob.core.windows.net">
@@ -36,7 +40,7 @@ def test_seed_page() -> None:
     assert page.next_cursor == "video"
     audio, images = page.entries
     assert audio.name == "audio" and audio.is_dir
-    assert audio.mtime == 1477514379.0
+    assert audio.mtime_ns == 1477514379 * 10**9
     assert dict(audio.xattrs()) == {
         "user.azure.last_modified": "Wed, 26 Oct 2016 20:39:39 GMT",
         "user.azure.etag": "0x8CACB9BD7C6B1B2",
@@ -49,7 +53,7 @@ def test_seed_page() -> None:
         "user.azure.meta.owner": "ops",
     }
     # A date that does not parse: the entry stays, with its raw value; private when unsaid.
-    assert images.mtime == 0.0
+    assert images.mtime_ns == 0
     assert images.xattr("user.azure.last_modified") == "not a date"
     assert images.xattr("user.azure.public_access") == "private"
 
@@ -67,12 +71,89 @@ def test_empty_next_marker_ends_the_listing() -> None:
         b"<Error><Code>InternalError</Code></Error>",
         b"<EnumerationResults><Containers><Container><Properties/></Container></Containers></EnumerationResults>",
         b'<!DOCTYPE x [<!ENTITY a "aaaa">]><EnumerationResults>&a;</EnumerationResults>',
+        # The byte guard this replaced missed a DTD in UTF-16 (with or without a BOM).
+        '<!DOCTYPE x [<!ENTITY a "aaaa">]><EnumerationResults>&a;</EnumerationResults>'.encode("utf-16"),
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x SYSTEM "http://127.0.0.1:9/x.dtd">'
+        "<EnumerationResults/>".encode("utf-16-le"),
+        b"<EnumerationResults><Containers><Container><Name>a</Name><Name>b</Name></Container>"
+        b"</Containers></EnumerationResults>",
+        b"<EnumerationResults><Containers><Container><Name><b>x</b></Name></Container>"
+        b"</Containers></EnumerationResults>",
+        b"<EnumerationResults><Containers/><NextMarker>a</NextMarker><NextMarker>b</NextMarker>"
+        b"</EnumerationResults>",
+        b"<EnumerationResults><Containers/><Containers/></EnumerationResults>",
+        b"<EnumerationResults><Containers/><NextMarker><m>x</m></NextMarker></EnumerationResults>",
+        b"<EnumerationResults><Containers><Container><Name>a</Name><Properties>"
+        b"<Etag><x/></Etag></Properties></Container></Containers></EnumerationResults>",
     ],
-    ids=["empty", "truncated", "error-body", "no-name", "entities"],
+    ids=[
+        "empty",
+        "truncated",
+        "error-body",
+        "no-name",
+        "entities",
+        "utf16-dtd",
+        "utf16le-external-dtd",
+        "two-names",
+        "name-with-elements",
+        "two-next-markers",
+        "two-containers",
+        "marker-with-elements",
+        "property-with-elements",
+    ],
 )
 def test_malformed_bodies_are_bad_responses(body: bytes) -> None:
-    with pytest.raises(BadResponse):
+    with pytest.raises(BadResponse) as caught:
         parse_containers(body)
+    assert caught.value.errno == errno.EIO
+
+
+def test_a_dtd_is_named_in_the_message() -> None:
+    body = '<!DOCTYPE x [<!ENTITY a "a">]><EnumerationResults/>'.encode("utf-16")
+    with pytest.raises(BadResponse, match="DTD"):
+        parse_containers(body)
+
+
+def test_an_empty_name_is_an_entry_the_listing_skips() -> None:
+    """Not an error for the whole page: the listing skips unusable names with one warning."""
+    body = (
+        b"<EnumerationResults><Containers><Container><Name></Name></Container>"
+        b"<Container><Name>ok</Name></Container></Containers><NextMarker/></EnumerationResults>"
+    )
+    page = parse_containers(body)
+    assert [e.name for e in page.entries] == ["", "ok"]
+    assert unusable_reason(page.entries[0].name) is not None
+
+
+def test_only_direct_children_are_containers() -> None:
+    """A <Container> inside a container's metadata is a metadata item, not another container."""
+    body = (
+        b"<EnumerationResults><Containers><Container><Name>a</Name><Metadata><Container>x</Container>"
+        b"</Metadata></Container></Containers></EnumerationResults>"
+    )
+    (entry,) = parse_containers(body).entries
+    assert entry.xattr("user.azure.meta.Container") == "x"
+
+
+def test_sub_second_and_colliding_property_names() -> None:
+    body = (
+        b"<EnumerationResults><Containers><Container><Name>a</Name><Properties>"
+        b"<Last-Modified>Wed, 26 Oct 2016 20:39:39 GMT</Last-Modified>"
+        b"<LastModified>Thu, 27 Oct 2016 20:39:39 GMT</LastModified><Etag>e</Etag><Etag>f</Etag><Etag>g</Etag>"
+        b"</Properties><Metadata><a_b>1</a_b><a_x20_b>2</a_x20_b></Metadata></Container></Containers>"
+        b"</EnumerationResults>"
+    )
+    (entry,) = parse_containers(body).entries
+    assert entry.mtime_ns == 1477514379 * 10**9  # the first date wins
+    assert dict(entry.xattrs()) == {
+        "user.azure.last_modified": "Wed, 26 Oct 2016 20:39:39 GMT",
+        "user.azure.~LastModified": "Thu, 27 Oct 2016 20:39:39 GMT",
+        "user.azure.etag": "e",
+        "user.azure.~Etag": "f",  # the very same property a third time has no name left
+        "user.azure.public_access": "private",
+        "user.azure.meta.a_b": "1",
+        "user.azure.meta.a_x20_b": "2",
+    }
 
 
 def test_snake_case() -> None:

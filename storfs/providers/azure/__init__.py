@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
-from xml.etree.ElementTree import fromstring
 from xml.sax.saxutils import unescape
 
 import requests
@@ -18,12 +17,13 @@ import requests
 from storfs.entry import Entry, Page
 from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
 from storfs.providers.azure.blobs import BLOBS, BLOCKS, UPLOADS, Blobs
-from storfs.providers.azure.parse import parse_containers
+from storfs.providers.azure.parse import parse_containers, parse_xml
 from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.common import endpoint
 from storfs.source import Fetched
 from storfs.transport import HttpSettings
+from storfs.untrusted import server_text
 
 log = logging.getLogger(__name__)
 
@@ -177,13 +177,15 @@ class AzureProvider(Provider):
         headers: dict[str, str],
         *,
         raw_body: bool = False,
+        body_bytes: int | None = None,
     ) -> requests.Response:
         """A signed GET of `path` (below the account URL, starting with `/`)."""
         url = self.root_url + path[1:] + ("?" + urlencode(query, quote_via=quote) if query else "")
         request = requests.Request(
             "GET", url, headers={"x-ms-version": API_VERSION, **headers}, auth=self._auth
         )
-        return self.get(self.session.prepare_request(request), op=op, what=what, raw_body=raw_body)
+        prepared = self.session.prepare_request(request)
+        return self.get(prepared, op=op, what=what, raw_body=raw_body, body_bytes=body_bytes)
 
     @staticmethod
     def decode_error(response: requests.Response) -> StorfsError:
@@ -203,7 +205,7 @@ def next_marker_hint(body: bytes) -> str | None:
 def decode_error(response: requests.Response) -> StorfsError:
     """Map an Azure error response to an errno-carrying error (never echoing auth details)."""
     code = response.headers.get("x-ms-error-code") or _error_code(response.content) or "no error code"
-    message = f"HTTP {response.status_code} {code}"
+    message = f"HTTP {response.status_code} {server_text(code)}"
     if response.status_code in (401, 403):
         return AccessDenied(message)
     if response.status_code == 404:
@@ -212,11 +214,9 @@ def decode_error(response: requests.Response) -> StorfsError:
 
 
 def _error_code(body: bytes) -> str | None:
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        return None
     try:
-        return fromstring(body).findtext("Code")
-    except Exception:  # any unparsable body: the status alone still says enough
+        return parse_xml(body).findtext("Code")
+    except Exception:  # any unparsable body (or one with a DTD): the status alone says enough
         return None
 
 

@@ -43,6 +43,7 @@ class Get(Protocol):
         headers: dict[str, str],
         *,
         raw_body: bool = False,
+        body_bytes: int | None = None,
     ) -> requests.Response: ...
 
 
@@ -137,7 +138,9 @@ class Blobs:
         for name, blob in every.blobs:
             if name not in known:
                 fields, ref = blob.fields, (container, name)
-                entries.append(Entry(escape_key(name), is_dir=True, mtime=blob.mtime, fields=fields, ref=ref))
+                entries.append(
+                    Entry(escape_key(name), is_dir=True, mtime_ns=blob.mtime_ns, fields=fields, ref=ref)
+                )
         return Page(entries, every.next_marker)
 
     def list_blocks(self, key: ListingKey) -> Page:
@@ -158,7 +161,7 @@ class Blobs:
             headers["If-Match"] = f'"{etag}"'
         try:
             path = _blob_path(container, blob_name)
-            response = self._get(path, [], "get_blob", what, headers, raw_body=True)
+            response = self._get(path, [], "get_blob", what, headers, raw_body=True, body_bytes=end - start)
         except StorfsError as exc:
             if "412" in str(exc) or "ConditionNotMet" in str(exc):
                 raise ChangedSinceListing(f"{what}: the blob changed since it was listed") from None

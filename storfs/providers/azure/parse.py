@@ -2,59 +2,129 @@
 
 from __future__ import annotations
 
+from pyexpat import ExpatError, ParserCreate
 from typing import NamedTuple
 from xml.etree.ElementTree import Element, ParseError, fromstring
 
 from storfs.dates import parse_http_date
-from storfs.entry import Entry, Page, field_name, share
+from storfs.entry import Entry, Page, field_name, nice_field_name, share, unique_fields
 from storfs.errors import BadResponse
-from storfs.providers.common import size_or_zero, snake_case
+from storfs.providers.common import size_or_zero
 
 PROVIDER = "azure"
+WHAT = "List Containers"
 _PUBLIC_ACCESS = field_name(PROVIDER, "public_access")
+
+
+class _RootReached(Exception):
+    pass
+
+
+def _refuse_doctype(*_: object) -> None:
+    raise BadResponse("the server answered XML with a DTD; refusing to parse it")
+
+
+def _root_reached(*_: object) -> None:
+    raise _RootReached
+
+
+def parse_xml(body: bytes) -> Element:
+    """An XML body as an element tree; raise BadResponse if it is not XML or holds a DTD.
+
+    The service never sends a DTD. Expat itself reads the prolog first, with a doctype handler
+    that refuses one (so no encoding, UTF-16 included, hides it) and stops at the root element;
+    then ElementTree's C builder parses at full speed, with no DTD left to expand entities from.
+    """
+    prolog = ParserCreate()
+    prolog.StartDoctypeDeclHandler = _refuse_doctype
+    prolog.StartElementHandler = _root_reached
+    try:
+        prolog.Parse(body, True)
+    except _RootReached:
+        pass
+    except ExpatError as exc:
+        raise BadResponse(f"the server answered malformed XML ({exc})") from None
+    try:
+        return fromstring(body)
+    except (ParseError, ValueError) as exc:
+        raise BadResponse(f"the server answered malformed XML ({exc})") from None
 
 
 def parse_containers(body: bytes) -> Page:
     """Parse one List Containers response; raise BadResponse if it is not one."""
-    # The service never sends a DTD; refusing any keeps entity tricks out (what defusedxml
-    # guards against) at no parsing cost: expat does no network access by itself.
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise BadResponse("List Containers answered XML with a DTD; refusing to parse it")
     try:
-        root = fromstring(body)
-    except (ParseError, ValueError) as exc:
-        raise BadResponse(f"List Containers answered malformed XML ({exc})") from None
+        root = parse_xml(body)
+    except BadResponse as exc:
+        raise BadResponse(f"{WHAT}: {exc}") from None
     if root.tag != "EnumerationResults":
-        raise BadResponse(f"List Containers answered <{root.tag}>, not <EnumerationResults>")
-    containers = root.find("Containers")
-    entries = [] if containers is None else [_container(c) for c in containers.iter("Container")]
-    next_marker = (root.findtext("NextMarker") or "").strip()
+        raise BadResponse(f"{WHAT} answered <{root.tag}>, not <EnumerationResults>")
+    found = root.findall("Containers")
+    if len(found) > 1:
+        raise BadResponse(f"{WHAT} answered {len(found)} <Containers> elements")
+    entries = []
+    for element in found[0].findall("Container") if found else ():
+        entry = _container(element)
+        if entry is not None:
+            entries.append(entry)
+    markers = root.findall("NextMarker")
+    if len(markers) > 1:
+        raise BadResponse(f"{WHAT} answered {len(markers)} <NextMarker> elements")
+    next_marker = _text(markers[0], "NextMarker").strip() if markers else ""
     return Page(entries, next_marker or None)
 
 
-def _container(element: Element) -> Entry:
-    name = element.findtext("Name")
+def _container(element: Element) -> Entry | None:
+    found = element.findall("Name")
+    if len(found) != 1:
+        raise BadResponse(f"{WHAT} answered a <Container> with {len(found)} <Name> elements")
+    name = _text(found[0], "Name")
     if not name:
-        raise BadResponse("List Containers answered a <Container> without a <Name>")
+        # Empty: the listing skips it as an unusable name, with its one warning (README "Names").
+        return Entry("", is_dir=True)
     fields: list[str] = []
-    mtime: float | None = None
+    keys: list[str] = []
+    mtime: int | None = None
     properties = element.find("Properties")
     for prop in properties if properties is not None else ():
+        tag = prop.tag
+        if len(prop):
+            raise BadResponse(f"{WHAT} answered <{tag}> holding elements, where text is documented")
         value = (prop.text or "").strip()
-        if prop.tag == "Etag":
+        if tag == "Etag":
             value = value.strip('"')
-        elif prop.tag in ("Last-Modified", "LastModified"):
+        elif tag in ("Last-Modified", "LastModified") and mtime is None:
             mtime = parse_http_date(value)
-        fields += (field_name(PROVIDER, snake_case(prop.tag)), share(value))
+        fields += (_PROPERTY_NAMES.get(tag) or _property_name(tag), share(value))
+        keys.append(tag)
     if _PUBLIC_ACCESS not in fields:
         # The service omits PublicAccess for private containers; say so rather than stay silent.
         fields += (_PUBLIC_ACCESS, "private")
+        keys.append("public_access")
     metadata = element.find("Metadata")
     for item in metadata if metadata is not None else ():
         if item.tag == "x-ms-invalid-name":
             continue  # a metadata name the service could not express as XML; no value to show
-        fields += (field_name(PROVIDER, f"meta.{item.tag}"), share(item.text or ""))
-    return Entry(name, is_dir=True, mtime=mtime or 0.0, fields=tuple(fields))
+        key = f"meta.{item.tag}"
+        fields += (field_name(PROVIDER, key), share(_text(item, f"Metadata/{item.tag}")))
+        keys.append(key)
+    return Entry(name, is_dir=True, mtime_ns=mtime or 0, fields=unique_fields(PROVIDER, fields, keys))
+
+
+_PROPERTY_NAMES: dict[str, str] = {}
+
+
+def _property_name(tag: str) -> str:
+    name = nice_field_name(PROVIDER, tag)
+    if len(_PROPERTY_NAMES) < 1024:
+        _PROPERTY_NAMES[tag] = name
+    return name
+
+
+def _text(element: Element, what: str) -> str:
+    """The text of an element documented to hold only text."""
+    if len(element):
+        raise BadResponse(f"{WHAT} answered <{what}> holding elements, where text is documented")
+    return element.text or ""
 
 
 # -- List Blobs, Get Block List ------------------------------------------------------------------
@@ -74,12 +144,10 @@ class BlobsPage(NamedTuple):
 
 
 def _document(body: bytes, what: str, root_tag: str) -> Element:
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise BadResponse(f"{what} answered XML with a DTD; refusing to parse it")
     try:
-        root = fromstring(body)
-    except (ParseError, ValueError) as exc:
-        raise BadResponse(f"{what} answered malformed XML ({exc})") from None
+        root = parse_xml(body)
+    except BadResponse as exc:
+        raise BadResponse(f"{what}: {exc}") from None
     if root.tag != root_tag:
         raise BadResponse(f"{what} answered <{root.tag}>, not <{root_tag}>")
     return root
@@ -87,19 +155,28 @@ def _document(body: bytes, what: str, root_tag: str) -> Element:
 
 def parse_blobs(body: bytes, prefix: str, container: str) -> BlobsPage:
     """Parse one List Blobs response; entries are named by their segment below `prefix`."""
-    root = _document(body, "List Blobs", "EnumerationResults")
-    blobs_element = root.find("Blobs")
+    what = "List Blobs"
+    root = _document(body, what, "EnumerationResults")
+    found = root.findall("Blobs")
+    if len(found) > 1:
+        raise BadResponse(f"{what} answered {len(found)} <Blobs> elements")
     blobs: list[tuple[str, Entry]] = []
     prefixes: list[str] = []
-    for element in blobs_element if blobs_element is not None else ():
-        name = element.findtext("Name")
-        if name is None or not name.startswith(prefix):
-            raise BadResponse(f"List Blobs answered a <{element.tag}> outside prefix {prefix[:64]!r}")
+    for element in found[0] if found else ():
+        names = element.findall("Name")
+        if len(names) != 1:
+            raise BadResponse(f"{what} answered a <{element.tag}> with {len(names)} <Name> elements")
+        name = _text(names[0], "Name")
+        if not name.startswith(prefix):
+            raise BadResponse(f"{what} answered a <{element.tag}> outside prefix {prefix[:64]!r}")
         if element.tag == "BlobPrefix":
             prefixes.append(name)
         elif element.tag == "Blob":
             blobs.append((name, _blob(element, name, name[len(prefix) :], container)))
-    next_marker = (root.findtext("NextMarker") or "").strip()
+    markers = root.findall("NextMarker")
+    if len(markers) > 1:
+        raise BadResponse(f"{what} answered {len(markers)} <NextMarker> elements")
+    next_marker = _text(markers[0], "NextMarker").strip() if markers else ""
     return BlobsPage(blobs, prefixes, next_marker or None)
 
 
@@ -110,35 +187,39 @@ def prefix_entry(container: str, prefix: str, segment: str) -> Entry:
 
 def _blob(element: Element, name: str, segment: str, container: str) -> Entry:
     fields: list[str] = [_NAME, name]
-    mtime: float | None = None
-    ctime: float | None = None
+    keys: list[str] = ["name"]
+    mtime: int | None = None
+    ctime: int | None = None
     size = 0
     etag = ""
     properties = element.find("Properties")
     for prop in properties if properties is not None else ():
-        value = (prop.text or "").strip()
         tag = prop.tag
+        value = _text(prop, f"Properties/{tag}").strip()
         if tag == "Etag":
             value = etag = value.strip('"')
-        elif tag in ("Last-Modified", "LastModified"):
+        elif tag in ("Last-Modified", "LastModified") and mtime is None:
             mtime = parse_http_date(value)
         elif tag == "Creation-Time":
             ctime = parse_http_date(value)
         elif tag == "Content-Length":
             size = size_or_zero(int(value)) if value.isdigit() else 0
-        fields += (field_name(PROVIDER, snake_case(tag)), share(value))
+        fields += (_PROPERTY_NAMES.get(tag) or _property_name(tag), share(value))
+        keys.append(tag)
     metadata = element.find("Metadata")
     for item in metadata if metadata is not None else ():
         if item.tag == "x-ms-invalid-name":
             continue
-        fields += (field_name(PROVIDER, f"meta.{item.tag}"), share(item.text or ""))
+        key = f"meta.{item.tag}"
+        fields += (field_name(PROVIDER, key), share(_text(item, f"Metadata/{item.tag}")))
+        keys.append(key)
     return Entry(
         segment,
         is_dir=False,
         size=size,
-        mtime=mtime or 0.0,
-        ctime=ctime,
-        fields=tuple(fields),
+        mtime_ns=mtime or 0,
+        ctime_ns=ctime,
+        fields=unique_fields(PROVIDER, fields, keys),
         ref=(container, name, etag),
     )
 

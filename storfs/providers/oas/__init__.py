@@ -20,6 +20,7 @@ from storfs.providers.common import endpoint, required_string
 from storfs.providers.oas.parse import WHAT, parse_vaults
 from storfs.providers.oas.signer import OASAuth
 from storfs.transport import HttpSettings
+from storfs.untrusted import server_text
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def decode_error(response: requests.Response) -> StorfsError:
     """Map an OAS error response to an errno-carrying error (never echoing auth details)."""
     code = _error_code(response.content) or "no error code"
     error_class = _STATUS_ERRORS.get(response.status_code, _OTHER_STATUS_ERROR)
-    return error_class(f"HTTP {response.status_code} {code}")
+    return error_class(f"HTTP {response.status_code} {server_text(code)}")
 
 
 def _error_code(body: bytes) -> str | None:

@@ -3,30 +3,41 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from storfs.dates import parse_http_date
-from storfs.entry import Entry, Page, field_name, share
+from storfs.entry import Entry, Page, nice_field_name, share, unique_fields
 from storfs.errors import BadResponse
-from storfs.providers.common import MAX_SIZE, snake_case
+from storfs.providers.common import MAX_SIZE
 
 PROVIDER = "oas"
 WHAT = "ListVaults"
-_DIGITS = re.compile(r"[0-9]+")
 
 
 class _JsonNumber(str):
-    """A JSON number kept as the exact text the server sent (non-integers and huge integers)."""
+    """A JSON number kept as the exact text the server sent (a non-integer)."""
+
+
+class _JsonBigInt(_JsonNumber):
+    """An integer too large for any size or count, kept as its text."""
 
 
 def _parse_int(text: str) -> int | _JsonNumber:
     # Python refuses int() of over 4300 digits; such a number becomes text rather than an error.
-    return int(text) if len(text) <= 40 else _JsonNumber(text)
+    return int(text) if len(text) <= 40 else _JsonBigInt(text)
+
+
+#: Documented vault fields and their JSON types (providers.md 2.5); null counts as absent.
+_STRING_FIELDS = ("VaultId", "VaultName", "CreationDate", "LastInventoryDate")
+_INTEGER_FIELDS = ("NumberOfArchives", "SizeInBytes")
 
 
 def parse_vaults(body: bytes) -> Page:
-    """Parse one ListVaults response; raise BadResponse if it is not one."""
+    """Parse one ListVaults response; raise BadResponse if it is not one.
+
+    Anything the documentation does not allow is malformed, never an end of the listing: a
+    missing or non-string `Marker`, a documented field of another JSON type (the field is named).
+    """
     try:
         root = json.loads(body, parse_float=_JsonNumber, parse_int=_parse_int)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
@@ -38,10 +49,9 @@ def parse_vaults(body: bytes) -> Page:
         what = "no" if vaults is None else f"{_kind(vaults)} as"
         raise BadResponse(f"{WHAT} answered {what} `VaultList`, expected an array")
     marker = root.get("Marker")
-    if marker is None:
-        marker = ""  # the doc always sends it; a server that omits it has nothing more to give
     if not isinstance(marker, str) or isinstance(marker, _JsonNumber):
-        raise BadResponse(f"{WHAT} answered {_kind(marker)} as `Marker`, expected a string")
+        what = "no" if marker is None else f"{_kind(marker)} as"
+        raise BadResponse(f"{WHAT} answered {what} `Marker`, expected a string (empty at the end)")
     entries = [_vault(vault, index) for index, vault in enumerate(vaults)]
     return Page(entries, marker.strip() or None)
 
@@ -50,17 +60,26 @@ def _vault(vault: Any, index: int) -> Entry:
     if not isinstance(vault, dict):
         raise BadResponse(f"{WHAT} answered {_kind(vault)} as VaultList[{index}], expected an object")
     name = vault.get("VaultName")
-    if not isinstance(name, str) or isinstance(name, _JsonNumber):
-        what = "no" if name is None else f"{_kind(name)} as"
-        raise BadResponse(f"{WHAT} answered {what} `VaultName` in VaultList[{index}], expected a string")
+    if name is None:
+        raise BadResponse(f"{WHAT} answered no `VaultName` in VaultList[{index}], expected a string")
+    for key in _STRING_FIELDS:
+        value = vault.get(key)
+        if value is not None and not _is_string(value):
+            raise BadResponse(
+                f"{WHAT} answered {_kind(value)} as `{key}` in VaultList[{index}], expected a string"
+            )
+    for key in _INTEGER_FIELDS:
+        value = vault.get(key)
+        if value is not None and not _is_integer(value):
+            raise BadResponse(
+                f"{WHAT} answered {_kind(value)} as `{key}` in VaultList[{index}], expected an integer"
+            )
     fields: list[str] = []
+    keys: list[str] = []
     for key, value in vault.items():
-        suffix = snake_case(key)
-        if not suffix or value is None:
-            continue  # a key with no usable character, or a null value: nothing to show
-        xattr = field_name(PROVIDER, suffix)
-        if xattr not in fields[::2]:  # two keys with one snake_case name: the first one wins
-            fields += (xattr, share(_text(value)))
+        if value is not None:  # null: nothing to show
+            fields += (nice_field_name(PROVIDER, key), share(_text(value)))
+            keys.append(key)
     created = _date(vault.get("CreationDate"))
     inventoried = _date(vault.get("LastInventoryDate"))
     mtime = inventoried if inventoried is not None else created
@@ -68,37 +87,38 @@ def _vault(vault: Any, index: int) -> Entry:
         name,
         is_dir=True,
         size=_size(vault.get("SizeInBytes")),
-        mtime=mtime or 0.0,
-        ctime=created,
-        fields=tuple(fields),
+        mtime_ns=mtime or 0,
+        ctime_ns=created,
+        fields=unique_fields(PROVIDER, fields, keys),
     )
+
+
+def _is_string(value: Any) -> bool:
+    return isinstance(value, str) and not isinstance(value, _JsonNumber)
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, _JsonBigInt) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _text(value: Any) -> str:
     """A field value as an xattr string: strings trimmed, numbers and literals as JSON wrote them."""
     if isinstance(value, str):
         return value.strip()
-    if isinstance(value, bool | int):
-        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _date(value: Any) -> float | None:
-    if not isinstance(value, str) or isinstance(value, _JsonNumber):
-        return None
-    return parse_http_date(value.strip())
+def _date(value: Any) -> int | None:
+    return parse_http_date(value) if isinstance(value, str) else None
 
 
 def _size(value: Any) -> int:
-    """SizeInBytes as an integer; 0 when it is not a non-negative integer (or a string of digits)."""
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, str) and not isinstance(value, _JsonNumber):
-        text = value.strip()
-        value = int(text) if len(text) <= 19 and _DIGITS.fullmatch(text) else 0
-    if isinstance(value, int) and 0 <= value <= MAX_SIZE:
-        return value
-    return 0
+    """SizeInBytes when it fits `st_size`; 0 for a negative or huge one (its text stays the attribute)."""
+    return value if type(value) is int and 0 <= value <= MAX_SIZE else 0
 
 
 def _kind(value: Any) -> str:

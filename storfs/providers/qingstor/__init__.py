@@ -26,11 +26,14 @@ from storfs.providers.qingstor.objects import OBJECTS, Objects
 from storfs.providers.qingstor.signer import QSAuth
 from storfs.redact import REDACTOR
 from storfs.transport import HttpSettings
+from storfs.untrusted import server_text
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://qingstor.com"
 BUCKETS, UPLOADS, PARTS = "buckets", "uploads", "parts"
+#: No listing may take more pages than this (the default `max_pages`), so none is revealed beyond it.
+MAX_REVEALED_PAGES = 10_000
 #: A zone id as it may appear in a host name (`pek3a`, `sh1a`).
 ZONE = re.compile(r"[a-z0-9-]{1,63}")
 
@@ -171,18 +174,25 @@ class QingStorProvider(Provider):
         query = {"limit": self.page_size, "offset": offset}
         data = self._get("list_buckets", self.endpoint, "/", urlencode(query), what, headers)
         buckets = [parse.bucket_entry(item, what) for item in parse.items(data, "buckets", what)]
-        # `count` may be the page or the total, so only a full page means there may be more.
+        count = parse.paging_field(data, "count", int, what)
+        # A short page ends the listing (providers.md 1.4). `count` may be the page or the
+        # account's total, so it can never be below the page, and a short page may not leave
+        # it above the offset reached: either would be a listing that ends before it should.
         full = len(buckets) >= self.page_size
         next_offset = offset + len(buckets)
-        count = data.get("count")
-        lookahead: tuple[str, ...] = ()
-        if isinstance(count, int) and count < len(buckets):
-            log.warning(
-                "%s: count %d contradicts the %d buckets on the page; ignoring it", what, count, len(buckets)
+        if count is not None and count < len(buckets):
+            raise BadResponse(f"{what}: count {count} is less than the {len(buckets)} buckets on the page")
+        if count is not None and not full and count > next_offset:
+            raise BadResponse(
+                f"{what}: a short page of {len(buckets)} buckets at offset {offset}, but count says {count}"
             )
-        if offset == 0 and full and isinstance(count, int) and count > len(buckets):
-            # A count larger than the page can only be the total: the remaining offsets are known.
-            lookahead = tuple(str(o) for o in range(next_offset, count, self.page_size))
+        lookahead: tuple[str, ...] = ()
+        if full and count is not None and count > next_offset:
+            # Then count is the total: the next offsets are known. Reveal a window of them (the
+            # range is bounded before anything is built: a count of 10**13 costs nothing).
+            window = min(self.http.parallel_pages, MAX_REVEALED_PAGES)
+            stop = min(count, next_offset + window * self.page_size)
+            lookahead = tuple(str(o) for o in range(next_offset, stop, self.page_size))
         return Page(buckets, str(next_offset) if full and buckets else None, lookahead)
 
     def _list_uploads(self, bucket: str, location: str, cursor: str | None) -> Page:
@@ -195,10 +205,11 @@ class QingStorProvider(Provider):
         query_text = urlencode(query, quote_via=quote) + "&uploads"
         data = self._get("list_uploads", self.zone_url(location), path, query_text, what)
         uploads = [parse.upload_entry(item, what) for item in parse.items(data, "uploads", what)]
-        next_key = data.get("next_key_marker") or ""
-        next_upload = data.get("next_upload_id_marker") or ""
-        has_more = data.get("has_more")
-        more = bool(next_key) if has_more is None else has_more is True
+        next_key = parse.paging_field(data, "next_key_marker", str, what) or ""
+        next_upload = parse.paging_field(data, "next_upload_id_marker", str, what) or ""
+        has_more = parse.paging_field(data, "has_more", bool, what)
+        # `has_more` decides; without it (the doc page has none), a non-empty next_key_marker.
+        more = bool(next_key) if has_more is None else has_more
         if more and not next_key:
             raise BadResponse(f"{what}: has_more without next_key_marker")
         return Page(uploads, json.dumps([next_key, next_upload]) if more else None)
@@ -212,6 +223,9 @@ class QingStorProvider(Provider):
         path = "/" + quote(bucket, safe="") + "/" + quote(key, safe="/")
         data = self._get("list_parts", self.zone_url(location), path, urlencode(sorted(query.items())), what)
         parts = [parse.part_entry(item, what) for item in parse.items(data, "object_parts", what)]
+        count = parse.paging_field(data, "count", int, what)
+        if count is not None and count < len(parts):
+            raise BadResponse(f"{what}: count {count} is less than the {len(parts)} parts on the page")
         # No next marker is documented: a full page means there may be more after its last part.
         full = len(parts) >= self.page_size
         return Page(parts, str(int(parts[-1].name)) if full and parts else None)
@@ -232,6 +246,7 @@ class QingStorProvider(Provider):
         headers: Mapping[str, str],
         *,
         raw_body: bool = False,
+        body_bytes: int | None = None,
     ) -> requests.Response:
         # Prepared by hand and signed last: requests' URL preparation would resolve `.`/`..`
         # segments in object keys, so the signed path would not be the path sent.
@@ -239,7 +254,7 @@ class QingStorProvider(Provider):
         request.prepare(method="GET", url=origin + "/", headers=dict(headers))
         request.url = origin + path + ("?" + query if query else "")
         self._auth(request)
-        return self.get(request, op=op, what=what, raw_body=raw_body)
+        return self.get(request, op=op, what=what, raw_body=raw_body, body_bytes=body_bytes)
 
 
 def decode_error(response: requests.Response) -> StorfsError:
@@ -248,7 +263,7 @@ def decode_error(response: requests.Response) -> StorfsError:
         code = str(json.loads(response.content).get("code") or "")
     except (ValueError, AttributeError, UnicodeDecodeError):
         code = ""
-    message = f"HTTP {response.status_code} {code or 'no error code'}"
+    message = f"HTTP {response.status_code} {server_text(code) or 'no error code'}"
     if code in NOT_FOUND_CODES or (not code and response.status_code == 404):
         return NotFound(message)
     if code in DENIED_CODES or response.status_code in (401, 403):

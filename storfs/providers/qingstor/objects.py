@@ -34,6 +34,7 @@ class Send(Protocol):
         headers: Mapping[str, str],
         *,
         raw_body: bool = False,
+        body_bytes: int | None = None,
     ) -> requests.Response: ...
 
 
@@ -51,9 +52,9 @@ class Objects:
         bucket, location, prefix = key.args
         what = f"{self.label} GET Bucket {bucket}"
         data = self._list(bucket, location, prefix, cursor, self.page_size, what, delimiter=True)
-        more = data.get("has_more") is True
-        next_marker = data.get("next_marker") or ""
-        if more and (not isinstance(next_marker, str) or not next_marker):
+        more = parse.paging_field(data, "has_more", bool, what) is True
+        next_marker = parse.paging_field(data, "next_marker", str, what) or ""
+        if more and not next_marker:
             raise BadResponse(f"{what}: has_more without a next_marker")
         ref = (bucket, location)
         objects = []
@@ -89,10 +90,10 @@ class Objects:
                     objects.append((object_key, entry))
             if len(objects) > limit:
                 return None
-            next_marker = data.get("next_marker")
-            if data.get("has_more") is not True:
+            next_marker = parse.paging_field(data, "next_marker", str, what)
+            if parse.paging_field(data, "has_more", bool, what) is not True:
                 break
-            if not isinstance(next_marker, str) or not next_marker or next_marker in seen:
+            if not next_marker or next_marker in seen:
                 raise BadResponse(f"{what}: has_more without a new next_marker")
             seen.add(next_marker)
             marker = next_marker
@@ -130,7 +131,9 @@ class Objects:
         path = "/" + quote(bucket, safe="") + "/" + quote(object_key, safe="/")
         try:
             origin = self._zone_url(location)
-            response = self._send("get_object", origin, path, "", what, headers, raw_body=True)
+            response = self._send(
+                "get_object", origin, path, "", what, headers, raw_body=True, body_bytes=end - start
+            )
         except StorfsError as exc:
             if "412" in str(exc) or "precondition_failed" in str(exc):
                 raise ChangedSinceListing(f"{what}: the object changed since it was listed") from None

@@ -1,4 +1,4 @@
-"""QingStor JSON bodies -> entries: buckets, multipart uploads and parts."""
+"""QingStor JSON bodies -> entries: buckets, multipart uploads, parts and objects."""
 
 from __future__ import annotations
 
@@ -24,13 +24,31 @@ def load_json(body: bytes, what: str) -> dict[str, Any]:
 
 
 def items(data: dict[str, Any], field: str, what: str) -> list[dict[str, Any]]:
+    """The documented list of objects `field`; absent or null is an empty list."""
     value = data.get(field)
     if value is None:
         if "code" in data:  # an error body that came with a success status
             raise BadResponse(f"{what} answered error {text(data['code'])[:64]!r} with a success status")
         return []
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise BadResponse(f"{what} answered `{field}` that is not a list of objects")
+    if not isinstance(value, list):
+        raise BadResponse(f"{what} answered {kind(value)} as `{field}`, expected a list of objects")
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise BadResponse(f"{what} answered {kind(item)} as `{field}[{index}]`, expected an object")
+    return value
+
+
+def paging_field(data: dict[str, Any], field: str, expected: type[Any], what: str) -> Any:
+    """A field that decides paging (`count`, `has_more`, a marker): absent is None, and any other
+    JSON type than the documented one (null, `"true"` for a bool, a bool for an int) is malformed."""
+    if field not in data:
+        return None
+    value: Any = data[field]
+    if type(value) is not expected:
+        name = {int: "an integer", bool: "a boolean", str: "a string"}[expected]
+        raise BadResponse(f"{what} answered {kind(value)} as `{field}`, expected {name}")
+    if expected is int and int(value) < 0:
+        raise BadResponse(f"{what} answered {value} as `{field}`, expected a count")
     return value
 
 
@@ -42,12 +60,33 @@ def text(value: Any) -> str:
     return str(value).strip()
 
 
-def fields_of(item: dict[str, Any]) -> tuple[str, ...]:
-    """Every field of a JSON item as xattrs `user.qingstor.<field>`."""
+def kind(value: Any) -> str:
+    """`a number`, `an object`...: the JSON type of a parsed value, for messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    kinds = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number"}
+    return kinds.get(type(value), "null")
+
+
+#: Documented item fields and their JSON types (providers.md 1.4-1.6); null counts as absent.
+_DOCUMENTED: dict[str, type] = {
+    "name": str, "location": str, "url": str, "created": str, "key": str, "upload_id": str,
+    "etag": str, "part_number": int, "size": int,
+}  # fmt: skip
+
+
+def fields_of(item: dict[str, Any], what: str) -> tuple[str, ...]:
+    """Every field of a JSON item as xattrs `user.qingstor.<field>` (keys are unique in JSON, and
+    `field_name` keeps distinct keys distinct). A documented field of another type is malformed."""
     result: list[str] = []
     for key, value in item.items():
-        if value is not None:
-            result += (field_name(PROVIDER, key), share(text(value)))
+        if value is None:
+            continue
+        expected = _DOCUMENTED.get(key)
+        if expected is not None and (type(value) is not expected):
+            name = "a string" if expected is str else "an integer"
+            raise BadResponse(f"{what} answered {kind(value)} as `{key}` of an item, expected {name}")
+        result += (field_name(PROVIDER, key), share(text(value)))
     return tuple(result)
 
 
@@ -59,35 +98,38 @@ def required_str(item: dict[str, Any], key: str, what: str) -> str:
     return value
 
 
-def created(item: dict[str, Any]) -> float:
+def created(item: dict[str, Any]) -> int:
     value = item.get("created")
-    return (parse_iso8601(value) or 0.0) if isinstance(value, str) else 0.0
+    return (parse_iso8601(value) or 0) if isinstance(value, str) else 0
 
 
 def bucket_entry(item: dict[str, Any], what: str) -> Entry:
     name = required_str(item, "name", what)
-    location = item.get("location") if isinstance(item.get("location"), str) else ""
-    return Entry(name, is_dir=True, mtime=created(item), fields=fields_of(item), ref=(location or "",))
+    fields = fields_of(item, what)
+    location = item.get("location") or ""
+    return Entry(name, is_dir=True, mtime_ns=created(item), fields=fields, ref=(location,))
 
 
 def upload_entry(item: dict[str, Any], what: str) -> Entry:
     upload_id = required_str(item, "upload_id", what)
     key = required_str(item, "key", what)
-    return Entry(upload_id, is_dir=True, mtime=created(item), fields=fields_of(item), ref=(key,))
+    return Entry(upload_id, is_dir=True, mtime_ns=created(item), fields=fields_of(item, what), ref=(key,))
 
 
 def part_entry(item: dict[str, Any], what: str) -> Entry:
     number = item.get("part_number")
-    if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+    if type(number) is not int or number < 0:
         raise BadResponse(f"{what} answered a part without a valid `part_number`")
+    fields = fields_of(item, what)
     size = size_or_zero(item.get("size"))
-    return Entry(f"{number:05d}", is_dir=False, size=size, mtime=created(item), fields=fields_of(item))
+    return Entry(f"{number:05d}", is_dir=False, size=size, mtime_ns=created(item), fields=fields)
 
 
 # -- GET Bucket (List Objects) -------------------------------------------------------------------
 
 _PREFIX = field_name(PROVIDER, "prefix")
 _ETAG = field_name(PROVIDER, "etag")
+NS = 1_000_000_000
 
 
 def object_entry(item: dict[str, Any], segment: str, ref: tuple[str, ...], what: str) -> Entry:
@@ -96,16 +138,24 @@ def object_entry(item: dict[str, Any], segment: str, ref: tuple[str, ...], what:
     `etag` is shown without the quotes the API puts around it; `ref` gets it appended.
     """
     required_str(item, "key", what)
-    fields = list(fields_of(item))
+    fields = list(fields_of(item, what))
     etag = text(item.get("etag") or "").strip('"')
     if _ETAG in fields:
         fields[fields.index(_ETAG) + 1] = etag
     modified = item.get("modified")
     born = created(item)
-    mtime = float(modified) if isinstance(modified, int) and not isinstance(modified, bool) else born
+    mtime = born
+    if isinstance(modified, int) and not isinstance(modified, bool) and 0 <= modified < 2**33:
+        mtime = modified * NS
     size = size_or_zero(item.get("size"))
     return Entry(
-        segment, is_dir=False, size=size, mtime=mtime, ctime=born, fields=tuple(fields), ref=(*ref, etag)
+        segment,
+        is_dir=False,
+        size=size,
+        mtime_ns=mtime,
+        ctime_ns=born,
+        fields=tuple(fields),
+        ref=(*ref, etag),
     )
 
 
