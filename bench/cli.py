@@ -29,6 +29,7 @@ from bench.measure import (
     read_stats,
 )
 from bench.mounts import RcloneMount, StorfsMount, rclone_available, tmpfs_tree
+from bench.objects import objects_bench
 from bench.report import Measure, Results
 from bench.s3 import s3_bench
 from bench.servers import (
@@ -564,6 +565,13 @@ def main(argv: list[str] | None = None) -> int:
                 results.notes.append(f"Fleet scenario (shared cache) not run: {_reason(exc)}")
                 say(results.notes[-1])
                 status = 1
+            if not args.quick:  # seeding 20,000 blobs through the SDK takes minutes
+                try:
+                    objects_bench(results, workdir / "objects", args.reps)
+                except Exception as exc:
+                    results.notes.append(f"blob scenarios not run: {_reason(exc)}")
+                    say(results.notes[-1])
+                    status = 1
         except KeyboardInterrupt:
             say("interrupted: servers and mounts stopped; partial results follow")
             status = 130

@@ -18,6 +18,7 @@ from storfs.control import Control
 from storfs.entry import Entry
 from storfs.errors import NotADirectory, NotFound, NotSupported, ReadOnly
 from storfs.prefetch import SiblingPrefetcher
+from storfs.reader import RangeReader
 from storfs.stats import Stats
 from storfs.stream import DirStream
 from storfs.tree import Node, Tree
@@ -87,7 +88,7 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         self.control = control or Control({})
         self.prefetcher = prefetcher or SiblingPrefetcher(tree, 0)
         self._dirs: dict[int, DirHandle] = {}
-        self._files: dict[int, bytes] = {}
+        self._files: dict[int, bytes | RangeReader] = {}
         self._next_handle = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -232,20 +233,28 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         node = self.tree.resolve(path, self._until())
         if node.is_dir:
             raise OSError(errno.EISDIR, path)
-        raise NotSupported(f"{path}: listings only; the API cannot serve this file's bytes")
+        entry, provider = node.entry, node.provider
+        if entry is None or provider is None or not provider.readable(entry):
+            raise NotSupported(f"{path}: the API lists this file but cannot serve its bytes")
+        reader = RangeReader(functools.partial(provider.read_range, entry), entry.size)
+        return self._add(self._files, reader)
 
     @upcall
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
         with self._lock:
             content = self._files.get(fh)
         if content is None:
-            raise NotSupported(path)
+            raise OSError(errno.EBADF, "file handle is not open")
+        if isinstance(content, RangeReader):
+            return content.read(offset, size)
         return content[offset : offset + size]
 
     @upcall
     def release(self, path: str, fh: int) -> int:
         with self._lock:
-            self._files.pop(fh, None)
+            content = self._files.pop(fh, None)
+        if isinstance(content, RangeReader):
+            content.close()
         return 0
 
     @upcall

@@ -22,7 +22,7 @@ from storfs.config import Config
 from storfs.control import Control, json_file
 from storfs.control_socket import PUBLISHED, ControlServer
 from storfs.errors import ConfigError
-from storfs.prefetch import SiblingPrefetcher
+from storfs.flat_walk import FlatWalker, WalkingPrefetcher
 from storfs.stats import STATS
 from storfs.tree import Tree
 from storfs.wiring import build_tree
@@ -88,7 +88,8 @@ def serve(
     stats = json_file(lambda: STATS.snapshot(entries_cached=cache.entries))
     control = Control({"stats": stats, PUBLISHED: control_server.published})
     attrs = StatMaker(os.getuid(), os.getgid(), time.time())
-    prefetcher = SiblingPrefetcher(tree, ahead=config.http.parallel_pages)
+    flat = FlatWalker(tree, config.cache.max_entries, config.cache.ttl)
+    prefetcher = WalkingPrefetcher(tree, config.http.parallel_pages, flat)
     operations = StorfsOperations(tree, attrs, STATS, control, prefetcher, wait=config.http.deadline)
     options = fuse_options(config, extra_options)
     if LIBFUSE_VERSION >= (3, 12):

@@ -257,6 +257,7 @@ def send(
     decode_error: Callable[[requests.Response], StorfsError],
     max_body_bytes: int,
     on_sent: Callable[[], None] | None = None,
+    raw_body: bool = False,
 ) -> requests.Response:
     """Send a prepared GET; return a 2xx response, its body read, or raise the StorfsError it maps to.
 
@@ -267,10 +268,13 @@ def send(
     (like a malformed page) the caller reports; every other failure is logged here, once.
     `account` (`azure/dev`) and `op` (`list_containers`) label the request in the stats; `what`
     names it in messages and must hold no secret. `on_sent` is called (in the sending
-    thread) each time the request has been written to a socket (a retry again).
+    thread) each time the request has been written to a socket (a retry again). `raw_body`: the
+    bytes as sent, not decoded (object reads: a blob stored gzip-encoded reads as its gzip bytes).
     """
     watch = Watch(time.monotonic() + settings.deadline, on_sent)
-    future = pool.submit(_send, session, request, settings, account, op, what, watch, max_body_bytes)
+    future = pool.submit(
+        _send, session, request, settings, account, op, what, watch, max_body_bytes, raw_body
+    )
     try:
         response = future.result(timeout=max(watch.remaining(), 0.0))
     except FutureTimeout:
@@ -307,6 +311,7 @@ def _send(
     what: str,
     watch: Watch,
     max_body_bytes: int,
+    raw_body: bool = False,
 ) -> requests.Response:
     started = time.monotonic()
     _CURRENT.watch = watch
@@ -320,7 +325,7 @@ def _send(
             allow_redirects=False,
             stream=True,
         )
-        _read_body(response, max_body_bytes, watch)
+        _read_body(response, max_body_bytes, watch, decode=not raw_body)
     except BodyTooLarge as exc:
         STATS.request(account, op, "too_large")  # not logged here: the listing reports a BadResponse
         raise BadResponse(
@@ -345,7 +350,7 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-def _read_body(response: requests.Response, limit: int, watch: Watch) -> None:
+def _read_body(response: requests.Response, limit: int, watch: Watch, *, decode: bool = True) -> None:
     """Read `response`'s body (decoded, at most `limit` bytes) into `response.content`, or close
     the connection and raise: BodyTooLarge, TimeoutError at the deadline, urllib3's read errors.
 
@@ -358,10 +363,17 @@ def _read_body(response: requests.Response, limit: int, watch: Watch) -> None:
     complete = True
     try:
         length = response.headers.get("Content-Length", "")
-        sized = not response.headers.get("Content-Encoding") and length.isdigit()
+        sized = (not decode or not response.headers.get("Content-Encoding")) and length.isdigit()
         if not error and sized and int(length) > limit:
             raise BodyTooLarge(limit)  # said up front: nothing to read
-        for chunk in raw.stream(CHUNK, decode_content=True):
+        if not error and sized and not decode:
+            # A body taken as sent, of known length: one read (the watch still bounds it, by
+            # shutting the socket down at the deadline); a short body raises IncompleteRead.
+            response._content = raw.read(int(length), decode_content=False)
+            response._content_consumed = True  # type: ignore[attr-defined]
+            raw.release_conn()
+            return
+        for chunk in raw.stream(CHUNK, decode_content=decode):
             body += chunk
             if len(body) > keep:
                 if not error:

@@ -54,6 +54,8 @@ class Session:
         self.attrs = StatMaker(os.getuid(), os.getgid(), float(int(time.time())))  # fixed levels: now
         #: Called before the walk waits on the network (to flush what it printed so far).
         self.before_fetch: Callable[[], None] | None = None
+        #: (directory path, raw key, reason) of keys the listings walked so far could not show.
+        self.not_shown: list[tuple[str, str, str]] = []
         #: How many directory entries ahead of the walk get their listings' first pages fetched.
         self.window = 2 * config.http.parallel_pages
 
@@ -104,6 +106,8 @@ class Session:
                 self._before_fetch()  # about to wait on the network
             entry = stream.entry_at(index)
             if entry is None:
+                for raw_key, reason in provider.not_shown(key):
+                    self.not_shown.append((path, raw_key, reason))
                 return
             index += 1
             # The listings of the next few directories are asked for ahead of the walk.

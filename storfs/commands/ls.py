@@ -104,6 +104,10 @@ def list_path(session: Session, args: argparse.Namespace, output: Output) -> int
         if columns and not args.json and child.entry is not None:
             line += "".join(f"  {escape(child.entry.xattr(name) or '-')}" for name in columns)
         output.line(line, escape(child.path))
+    if args.json:
+        for directory, raw_key, reason in session.not_shown:
+            record = {"path": directory, "type": "not_shown", "key": raw_key, "reason": reason}
+            output.line(to_json(record), escape(directory))
     return 1 if failures else 0
 
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import requests
 
 from storfs.entry import Entry, Page
-from storfs.errors import ConfigError, StorfsError
+from storfs.errors import ConfigError, NotSupported, StorfsError
 from storfs.keys import ListingKey
 from storfs.source import Fetched, OnSent
 from storfs.transport import HttpSettings, body_limit, make_session, send
@@ -81,6 +81,8 @@ class Provider(ABC):
         op: str,
         what: str,
         on_sent: Callable[[], None] | None = None,
+        raw_body: bool = False,
+        body_bytes: int | None = None,
     ) -> requests.Response:
         """Send a signed GET through this account's session: a 2xx response or a StorfsError.
 
@@ -88,6 +90,8 @@ class Provider(ABC):
         The whole request ends within the `deadline`, and its decoded body holds at most
         `max_body_bytes` (default: page_size * 4 KiB + 1 MiB).
         `on_sent` is called once the request is on the wire (see `transport.send`).
+        Object reads pass `raw_body` (the bytes as sent, not decoded) and `body_bytes`, the
+        range they asked for.
         """
         return send(
             self.session,
@@ -98,8 +102,9 @@ class Provider(ABC):
             op=op,
             what=what,
             decode_error=self.decode_error,
-            max_body_bytes=body_limit(self.http, self.page_size),
+            max_body_bytes=body_bytes or body_limit(self.http, self.page_size),
             on_sent=on_sent,
+            raw_body=raw_body,
         )
 
     @property
@@ -140,6 +145,27 @@ class Provider(ABC):
         entry must be exactly what the listing shows. Raises NotImplementedError otherwise.
         """
         raise NotImplementedError
+
+    def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
+        """Every listing at or below `key`, from one flat listing (about ceil(N / page) requests).
+
+        Each value holds exactly the entries the listing's own pages would show (in name order).
+        None when the subtree holds more than `limit` keys: list directory by directory then.
+        Raises NotImplementedError where the API has no flat listing of a subtree.
+        """
+        raise NotImplementedError
+
+    def not_shown(self, key: ListingKey) -> list[tuple[str, str]]:
+        """Keys listing `key` could not show as paths, with why (`storfs ls --json` prints them)."""
+        return []
+
+    def readable(self, entry: Entry) -> bool:
+        """Whether the API can serve the bytes of file `entry` (blobs and objects can; parts cannot)."""
+        return False
+
+    def read_range(self, entry: Entry, start: int, end: int) -> bytes:
+        """Bytes `[start, end)` of file `entry`, of the version listed (EIO if it changed since)."""
+        raise NotSupported(f"{self.label}: the API cannot serve the bytes of {entry.name!r}")
 
     @abstractmethod
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:

@@ -226,3 +226,69 @@ class Azurite:
         """All container names via the SDK (the oracle for tests)."""
         with self.service_client() as client:
             return [c.name for c in client.list_containers()]
+
+    # -- blobs ------------------------------------------------------------------------------
+    def upload_blobs(
+        self,
+        container: str,
+        blobs: Mapping[str, bytes],
+        *,
+        metadata: Mapping[str, Mapping[str, str]] | None = None,
+        content_types: Mapping[str, str] | None = None,
+        workers: int = 8,
+    ) -> None:
+        """Create `container` if needed and upload each blob (name -> bytes) with the SDK."""
+        from azure.storage.blob import ContentSettings
+
+        metadata = metadata or {}
+        content_types = content_types or {}
+        self.create_containers([container])
+        with self.service_client() as client:
+            container_client = client.get_container_client(container)
+
+            def upload(name: str) -> None:
+                settings = (
+                    ContentSettings(content_type=content_types[name]) if name in content_types else None
+                )
+                container_client.upload_blob(
+                    name,
+                    blobs[name],
+                    overwrite=True,
+                    metadata=dict(metadata[name]) if name in metadata else None,
+                    content_settings=settings,
+                )
+
+            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+                for fut in [pool.submit(upload, n) for n in blobs]:
+                    fut.result()
+
+    def stage_blocks(self, container: str, blob: str, blocks: Mapping[str, bytes]) -> None:
+        """Stage uncommitted blocks (block id -> bytes) on `blob` with the SDK's `stage_block`."""
+        self.create_containers([container])
+        with self.service_client() as client:
+            blob_client = client.get_blob_client(container, blob)
+            for block_id, data in blocks.items():
+                blob_client.stage_block(block_id, data)
+
+    def list_blobs(self, container: str) -> dict[str, int]:
+        """Every committed blob's name and size, flat, via the SDK (the oracle for tests)."""
+        with self.service_client() as client:
+            return {b.name: b.size for b in client.get_container_client(container).list_blobs()}
+
+    def walk_blobs(self, container: str, prefix: str = "") -> list[tuple[str, bool]]:
+        """The SDK's delimiter listing of one prefix: (name, is_prefix) pairs."""
+        from azure.storage.blob import BlobPrefix
+
+        with self.service_client() as client:
+            items = client.get_container_client(container).walk_blobs(name_starts_with=prefix or None)
+            return [(item.name, isinstance(item, BlobPrefix)) for item in items]
+
+    def download(self, container: str, blob: str) -> bytes:
+        with self.service_client() as client:
+            return client.get_blob_client(container, blob).download_blob().readall()
+
+    def uncommitted_blocks(self, container: str, blob: str) -> list[tuple[str, int]]:
+        """(block id, size) of the uncommitted blocks, via the SDK's `get_block_list`."""
+        with self.service_client() as client:
+            _committed, uncommitted = client.get_blob_client(container, blob).get_block_list("uncommitted")
+            return [(b.id, b.size) for b in uncommitted]

@@ -68,11 +68,16 @@ class ProxiedRequest:
 
 def op_name(method: str, path: str, query: list[tuple[str, str]]) -> str:
     """'list_containers' for Azure List Containers (comp=list, no restype, on the account
-    root: '/', '/<account>' or '/<account>/'); otherwise '<METHOD> <path>'."""
+    root: '/', '/<account>' or '/<account>/'), 'list_blobs' (restype=container&comp=list),
+    'get_block_list' (comp=blocklist); otherwise '<METHOD> <path>'."""
     names = {k: v for k, v in query}
     segments = [s for s in path.split("/") if s]
     if names.get("comp") == "list" and "restype" not in names and len(segments) <= 1:
         return "list_containers"
+    if names.get("comp") == "list" and names.get("restype") == "container":
+        return "list_blobs"
+    if names.get("comp") == "blocklist":
+        return "get_block_list"
     return f"{method} {path}"
 
 

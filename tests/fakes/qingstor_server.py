@@ -8,6 +8,8 @@ Served on ``127.0.0.1`` (port 0) by a ``ThreadingHTTPServer`` in a daemon thread
 * ``GET /``                                   -> GET Service (op ``list_buckets``)
 * ``GET /<bucket>?uploads``                   -> List Multipart Uploads (op ``list_uploads``)
 * ``GET /<bucket>/<key>?upload_id=<id>``      -> List Multipart, the parts (op ``list_parts``)
+* ``GET /<bucket>`` (no ``uploads``)          -> GET Bucket, List Objects (op ``list_objects``)
+* ``GET /<bucket>/<key>`` (no ``upload_id``)  -> GET Object, with ``Range`` (op ``get_object``)
 * anything else                               -> op ``other``
 
 Order of checks for each request (the first failing check answers):
@@ -56,6 +58,20 @@ Decisions where the docs are silent or ambiguous:
 * ``Host`` is ignored (zone hosts and the bare host all reach the same data); virtual-host style
   is not supported. HEAD is routed like GET and answered without a body.
 * Other GETs: unknown bucket -> 404 ``bucket_not_exists``, else 404 ``object_not_exists``.
+* List Objects, written from the GET Bucket page (``api/bucket/basic_opt/get.md``): ``prefix``,
+  ``delimiter``, ``marker``, ``limit``; keys in byte order of their UTF-8 (the page says
+  "internal storage order", so clients must not rely on any); each common prefix counts as
+  one entry towards ``limit``; ``next_marker`` is the last key or common prefix returned and
+  ``marker`` echoes it (the page: "same as next_marker, kept for compatibility"); ``has_more``.
+  The page gives a default and maximum of 100 and says larger values are served as the maximum:
+  the default is 100 and ``objects_limit_max`` (default 1000, the issue's contract) clamps, never
+  rejects. A marker inside a common prefix skips the rest of that group. Items carry ``key``,
+  ``size``, ``etag`` (quoted MD5 hex, as documented), ``mime_type``, ``created``, ``modified``
+  (epoch seconds), ``encrypted``, ``storage_class``.
+* GET Object: the object's bytes, ``ETag`` (quoted), ``Content-Type``, ``Last-Modified``;
+  ``Range: bytes=a-b`` / ``a-`` / ``-n`` -> 206 with ``Content-Range``; an unsatisfiable range
+  -> 416 ``invalid_range``; ``If-Match`` not matching -> 412 ``precondition_failed`` (codes
+  inferred: the error table has no entry for these statuses).
 """
 
 from __future__ import annotations
@@ -130,7 +146,7 @@ _AUTH_RE = re.compile(r"^QS ([^\s:]+):(\S+)$")
 # Default "created" stamps: this base plus one second per seeded item, in seeding order.
 _DEFAULT_CREATED_BASE = datetime(2016, 12, 25, 16, 2, 5, tzinfo=UTC)
 
-OPS = ("list_buckets", "list_uploads", "list_parts", "other")
+OPS = ("list_buckets", "list_uploads", "list_parts", "list_objects", "get_object", "other")
 
 
 def parse_http_date(value: str) -> float | None:
@@ -195,6 +211,20 @@ class _Part:
     size: int
     created: str
     etag: str
+
+
+@dataclass
+class _Object:
+    key: str
+    data: bytes
+    mime_type: str
+    created: str
+    storage_class: str
+    etag: str
+    modified: int
+
+
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 @dataclass
@@ -270,11 +300,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
             if length > 0:
                 self.rfile.read(length)
-        status, body, request_id = qs._process(self.command, self._raw_target(), self.headers)
+        status, body, request_id, extra = qs._process(self.command, self._raw_target(), self.headers)
         if qs.delay > 0:
             time.sleep(qs.delay)
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        if "Content-Type" not in extra:
+            self.send_header("Content-Type", "application/json")
+        for name, value in extra.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("x-qs-request-id", request_id)
         if self.close_connection:
@@ -311,11 +344,13 @@ class QingStorServer:
         self.url = ""
         self.port = 0
         self.count_mode = "page"
+        self.objects_limit_max = 1000
         self.delay = 0.0
         self.requests: list[RecordedRequest] = []
         self._lock = threading.RLock()
         self._buckets: dict[str, _Bucket] = {}
         self._uploads: dict[tuple[str, str], _Upload] = {}
+        self._objects: dict[str, dict[str, _Object]] = {}
         self._seq = 0
         self._failures: deque[tuple[int, str, bytes | None]] = deque()
         self._httpd: _Server | None = None
@@ -415,6 +450,26 @@ class QingStorServer:
             created = created or self._next_created()
             upload.parts[int(part_number)] = _Part(int(part_number), int(size), created, etag)
 
+    def add_object(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes = b"",
+        *,
+        mime_type: str = "application/octet-stream",
+        storage_class: str = "STANDARD",
+        created: str | None = None,
+    ) -> None:
+        """Store (or replace) object `key`; its ETag is the MD5 of `data`, as for a simple upload."""
+        with self._lock:
+            if bucket not in self._buckets:
+                raise KeyError(f"unknown bucket {bucket!r}: call add_bucket first")
+            created = created or self._next_created()
+            modified = int(datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp())
+            etag = hashlib.md5(data).hexdigest()
+            obj = _Object(key, data, mime_type, created, storage_class, etag, modified)
+            self._objects.setdefault(bucket, {})[key] = obj
+
     # ----------------------------------------------------------------- knobs
     def fail_next(
         self, status: int, code: str = "internal_error", times: int = 1, body: bytes | None = None
@@ -468,7 +523,7 @@ class QingStorServer:
             raise _QSError(403, "request_expired", "The request date is too far from server time.")
 
     # ----------------------------------------------------------------- request processing
-    def _process(self, method: str, target: str, headers) -> tuple[int, bytes, str]:
+    def _process(self, method: str, target: str, headers) -> tuple[int, bytes, str, dict[str, str]]:
         request_id = uuid.uuid4().hex
         raw_path, _, raw_query = target.partition("?")
         query = parse_qsl(raw_query, keep_blank_values=True)
@@ -477,6 +532,7 @@ class QingStorServer:
             recorded_headers.setdefault(name.lower(), value)
         op, bucket, key = _route(method, raw_path, query)
         error_code: str | None = None
+        extra: dict[str, str] = {}
         with self._lock:
             failure = self._failures.popleft() if self._failures else None
             try:
@@ -490,9 +546,12 @@ class QingStorServer:
                     if method not in ("GET", "HEAD"):
                         raise _QSError(405, "method_not_allowed", f"Method {method} not allowed.")
                     status = 200
-                    body = json.dumps(
-                        self._operation(op, bucket, key, query, headers), ensure_ascii=False
-                    ).encode("utf-8")
+                    if op == "get_object":
+                        status, body, extra = self._get_object(bucket, key, headers)
+                    else:
+                        body = json.dumps(
+                            self._operation(op, bucket, key, query, headers), ensure_ascii=False
+                        ).encode("utf-8")
             except _QSError as err:
                 status, error_code = err.status, err.code
                 body = _error_body(err.code, err.message, request_id)
@@ -508,7 +567,7 @@ class QingStorServer:
                     error_code=error_code,
                 )
             )
-        return status, body, request_id
+        return status, body, request_id, extra
 
     def _operation(self, op, bucket, key, query, headers) -> dict:
         params: dict[str, str] = {}
@@ -522,7 +581,82 @@ class QingStorServer:
             return self._list_uploads(bucket, params)
         if op == "list_parts":
             return self._list_parts(bucket, key, params)
+        if op == "list_objects":
+            return self._list_objects(bucket, params)
         raise _QSError(404, "object_not_exists", f"The object {key!r} does not exist.")
+
+    def _list_objects(self, bucket: str, params: dict[str, str]) -> dict:
+        prefix = params.get("prefix", "")
+        delimiter = params.get("delimiter", "")
+        marker = params.get("marker", "")
+        limit = min(_int_param(params, "limit", 100, 1, None), self.objects_limit_max)
+        keys = sorted(self._objects.get(bucket, {}), key=lambda k: k.encode("utf-8"))
+        items: list[tuple[str, str]] = []  # ("key" | "prefix", value)
+        has_more = False
+        for k in keys:
+            if not k.startswith(prefix) or (marker and k.encode() <= marker.encode()):
+                continue
+            entry = ("key", k)
+            if delimiter:
+                idx = k.find(delimiter, len(prefix))
+                if idx >= 0:
+                    cp = k[: idx + len(delimiter)]
+                    if (marker and marker.startswith(cp)) or (items and items[-1] == ("prefix", cp)):
+                        continue
+                    entry = ("prefix", cp)
+            if len(items) == limit:
+                has_more = True
+                break
+            items.append(entry)
+        next_marker = items[-1][1] if has_more else ""
+        objects = self._objects.get(bucket, {})
+        body = {
+            "name": bucket,
+            "keys": [_object_item(objects[k]) for kind, k in items if kind == "key"],
+            "prefix": prefix,
+            "owner": {"id": "usr-fake0001", "name": "storfs-tests"},
+            "delimiter": delimiter,
+            "limit": limit,
+            "marker": next_marker,
+            "next_marker": next_marker,
+            "has_more": has_more,
+        }
+        if delimiter:
+            body["common_prefixes"] = [cp for kind, cp in items if kind == "prefix"]
+        return body
+
+    def _get_object(self, bucket: str, key: str, headers) -> tuple[int, bytes, dict[str, str]]:
+        if bucket not in self._buckets:
+            raise _QSError(404, "bucket_not_exists", f"The bucket {bucket!r} does not exist.")
+        obj = self._objects.get(bucket, {}).get(key)
+        if obj is None:
+            raise _QSError(404, "object_not_exists", f"The object {key!r} does not exist.")
+        etag = f'"{obj.etag}"'
+        if_match = headers.get("If-Match")
+        if if_match is not None and if_match.strip() not in (etag, obj.etag, "*"):
+            raise _QSError(412, "precondition_failed", "If-Match does not match the object's ETag.")
+        extra = {
+            "Content-Type": obj.mime_type,
+            "ETag": etag,
+            "Last-Modified": format_http_date(obj.modified),
+            "x-qs-storage-class": obj.storage_class,
+        }
+        size = len(obj.data)
+        wanted = headers.get("Range")
+        if wanted is None:
+            return 200, obj.data, extra
+        m = _RANGE_RE.match(wanted.strip())
+        if not m or not (m.group(1) or m.group(2)):
+            return 200, obj.data, extra  # an unparsable Range is ignored, as HTTP says
+        first, last = m.groups()
+        if first:
+            start, end = int(first), min(size - 1, int(last)) if last else size - 1
+        else:
+            start, end = max(0, size - int(last)), size - 1
+        if start >= size or start > end:
+            raise _QSError(416, "invalid_range", f"Range {wanted!r} is outside the object.")
+        extra["Content-Range"] = f"bytes {start}-{end}/{size}"
+        return 206, obj.data[start : end + 1], extra
 
     def _list_buckets(self, params: dict[str, str], headers) -> dict:
         location = headers.get("Location")
@@ -626,6 +760,19 @@ class QingStorServer:
         }
 
 
+def _object_item(obj: _Object) -> dict:
+    return {
+        "key": obj.key,
+        "size": len(obj.data),
+        "etag": f'"{obj.etag}"',
+        "mime_type": obj.mime_type,
+        "created": obj.created,
+        "modified": obj.modified,
+        "encrypted": False,
+        "storage_class": obj.storage_class,
+    }
+
+
 def _header(headers, name: str) -> str:
     value = headers.get(name)
     return "" if value is None else _utf8(value)
@@ -650,9 +797,9 @@ def _route(method: str, raw_path: str, query: list[tuple[str, str]]) -> tuple[st
         bucket_raw, _, key_raw = raw_path[1:].partition("/")
         bucket, key = unquote(bucket_raw), unquote(key_raw)
         if key_raw == "":
-            op = "list_uploads" if "uploads" in names else "other"
+            op = "list_uploads" if "uploads" in names else "list_objects"
         else:
-            op = "list_parts" if "upload_id" in names else "other"
+            op = "list_parts" if "upload_id" in names else "get_object"
     if method not in ("GET", "HEAD"):
         op = "other"
     return op, bucket, key

@@ -137,7 +137,9 @@ def test_op_name():
     assert op_name("GET", "/devstoreaccount1/", [("comp", "list")]) == "list_containers"
     assert op_name("GET", "/", [("comp", "list"), ("maxresults", "5")]) == "list_containers"
     blobs = [("restype", "container"), ("comp", "list")]
-    assert op_name("GET", "/devstoreaccount1/c1", blobs) == "GET /devstoreaccount1/c1"
+    assert op_name("GET", "/devstoreaccount1/c1", blobs) == "list_blobs"
+    assert op_name("GET", "/devstoreaccount1/c1/b", [("comp", "blocklist")]) == "get_block_list"
+    assert op_name("GET", "/devstoreaccount1/c1/b", []) == "GET /devstoreaccount1/c1/b"
     assert op_name("PUT", "/a/b", []) == "PUT /a/b"
 
 

@@ -498,7 +498,7 @@ def test_list_parts_errors(server):
     assert (out.status_code, out["code"]) == (404, "bucket_not_exists")
     out = bucket.list_multipart("k1")  # SDK quirk 1.8 #3: becomes GET Object
     assert (out.status_code, out["code"]) == (404, "object_not_exists")
-    assert server.requests[-1].op == "other"
+    assert server.requests[-1].op == "get_object"
 
 
 def test_raw_path_is_not_normalised(server):
@@ -659,3 +659,84 @@ def test_recorded_request_fields(server):
     assert req.headers["x-qs-meta-thing"] == "v  x "  # signed as "v  x" (ends trimmed only)
     assert all(k == k.lower() for k in req.headers)
     assert req.error_code is None
+
+
+# --------------------------------------------------------------------------- List Objects, GET Object
+
+OBJECT_KEYS = ["QCI/a.txt", "QCI/b/c.txt", "Screenshot/s.png", "api.txt", "bigtable-osdi06.pdf", "z/"]
+
+
+def seed_objects(srv):
+    srv.add_bucket("mybucket")
+    for key in OBJECT_KEYS:
+        srv.add_object("mybucket", key, key.encode() * 3, mime_type="text/plain")
+
+
+def test_sdk_list_objects_matches_the_documented_example(server):
+    seed_objects(server)
+    bucket = make_sdk(server).Bucket("mybucket", "pek3a")
+    out = bucket.list_objects(delimiter="/", limit="4")
+    assert out.status_code == 200
+    # The doc's example answer: 2 keys and 2 common prefixes fill a limit of 4.
+    assert [k["key"] for k in out["keys"]] == ["api.txt", "bigtable-osdi06.pdf"]
+    assert out["common_prefixes"] == ["QCI/", "Screenshot/"]
+    assert (out["has_more"], out["next_marker"], out["marker"]) == (
+        True,
+        "bigtable-osdi06.pdf",
+        "bigtable-osdi06.pdf",
+    )
+    item = out["keys"][0]
+    assert set(item) == {
+        "key",
+        "size",
+        "etag",
+        "mime_type",
+        "created",
+        "modified",
+        "encrypted",
+        "storage_class",
+    }
+    assert item["etag"].startswith('"') and item["size"] == len(b"api.txt") * 3
+    rest = bucket.list_objects(delimiter="/", limit="4", marker=out["next_marker"])
+    assert (rest["common_prefixes"], rest["has_more"], rest["next_marker"]) == (["z/"], False, "")
+    assert rest["keys"] == []
+
+
+def test_sdk_list_objects_flat_paging_and_prefix(server):
+    seed_objects(server)
+    bucket = make_sdk(server).Bucket("mybucket", "pek3a")
+    seen, marker = [], None
+    for _ in range(10):
+        out = bucket.list_objects(limit="2", marker=marker) if marker else bucket.list_objects(limit="2")
+        seen += [k["key"] for k in out["keys"]]
+        if not out["has_more"]:
+            break
+        marker = out["next_marker"]
+    assert seen == sorted(OBJECT_KEYS)
+    assert "common_prefixes" not in out  # only with a delimiter
+    out = bucket.list_objects(prefix="QCI/", delimiter="/")
+    assert ([k["key"] for k in out["keys"]], out["common_prefixes"]) == (["QCI/a.txt"], ["QCI/b/"])
+    server.objects_limit_max = 100
+    assert bucket.list_objects(limit="5000")["limit"] == 100  # clamped, as the page says
+    assert bucket.list_objects()["limit"] == 100  # the documented default
+
+
+def test_sdk_get_object_ranges_and_if_match(server):
+    seed_objects(server)
+    bucket = make_sdk(server).Bucket("mybucket", "pek3a")
+    data = b"api.txt" * 3
+    whole = bucket.get_object("api.txt")
+    assert (whole.status_code, whole.content) == (200, data)
+    etag = whole.headers["ETag"]
+    assert etag == f'"{hashlib.md5(data).hexdigest()}"'
+    part = bucket.get_object("api.txt", range="bytes=2-5")
+    assert (part.status_code, part.content, part.headers["Content-Range"]) == (206, data[2:6], "bytes 2-5/21")
+    assert bucket.get_object("api.txt", range="bytes=-3").content == data[-3:]
+    assert bucket.get_object("api.txt", range="bytes=19-100").content == data[19:]
+    assert bucket.get_object("api.txt", range="bytes=21-").status_code == 416
+    assert bucket.get_object("api.txt", if_match=etag).status_code == 200
+    changed = bucket.get_object("api.txt", if_match='"0123"')
+    assert (changed.status_code, changed["code"]) == (412, "precondition_failed")
+    missing = bucket.get_object("nope.txt")
+    assert (missing.status_code, missing["code"]) == (404, "object_not_exists")
+    assert server.requests[-1].op == "get_object"

@@ -52,7 +52,7 @@ def test_qingstor_bucket_names(make: MakeBackend, mounts: MountFactory) -> None:
     skip_warning(watch, len(UNUSABLE))
     for name in USABLE:  # each is itself, not an alias of another entry
         assert os.getxattr(top / name, "user.qingstor.name").decode() == name
-        assert sorted(os.listdir(top / name)) == ["uploads"]
+        assert sorted(os.listdir(top / name)) == ["objects", "uploads"]
     with pytest.raises(FileNotFoundError):
         os.stat(top / "a" / "b")  # "a/b" is not "a" plus a child
     with pytest.raises(FileNotFoundError):

@@ -186,7 +186,10 @@ def test_tree_levels(mounted: Mount) -> None:
     assert run(["ls", str(mounted.mountpoint)]).stdout.split() == ["azure"]
     assert run(["ls", str(mounted.path("azure"))]).stdout.split() == ["dev"]
     assert run(["ls", str(mounted.path("azure", "dev"))]).stdout.split() == ["containers"]
-    assert run(["ls", str(mounted.path("azure", "dev", "containers", "audio-0001"))]).stdout == ""
+    assert (
+        run(["ls", str(mounted.path("azure", "dev", "containers", "audio-0001"))]).stdout
+        == "blobs\nuploads\n"
+    )
     nope = run(["ls", str(mounted.path("qingstor"))])
     assert "No such file or directory" in nope.stderr
 

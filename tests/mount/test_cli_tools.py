@@ -138,10 +138,10 @@ def test_ls_recursive_json_equals_find_on_the_mount(qingstor, storfs, mount) -> 
         on_mount[path] = (kind, int(size) if kind == "f" else 0)
     assert listed == on_mount
 
-    # What the seed holds: every bucket, upload and part, with the parts' sizes.
+    # What the seed holds: every bucket (with empty objects/), upload and part, with the parts' sizes.
     n_uploads = len(seed.parts)
     n_parts = sum(len(parts) for parts in seed.parts.values())
-    assert len(listed) == 1 + 2 * N_BUCKETS + 2 * n_uploads + n_parts
+    assert len(listed) == 1 + 3 * N_BUCKETS + 2 * n_uploads + n_parts  # each bucket: objects/, uploads/
     for (bucket, upload_id), parts in seed.parts.items():
         for name, size in parts.items():
             assert listed[f"buckets/{bucket}/uploads/{upload_id}/parts/{name}"] == ("f", size)

@@ -94,7 +94,8 @@ def test_registered_top_level_and_children(server: QingStorServer) -> None:
     assert provider.top_level() == {"buckets": ("qingstor", "main", "buckets", ())}
     bucket = Entry("mybucket", is_dir=True, ref=("sh1a",))
     assert provider.children(buckets_key(provider), bucket) == {
-        "uploads": ("qingstor", "main", "uploads", ("mybucket", "sh1a"))
+        "objects": ("qingstor", "main", "objects", ("mybucket", "sh1a", "")),
+        "uploads": ("qingstor", "main", "uploads", ("mybucket", "sh1a")),
     }
     upload = Entry("u1", is_dir=True, ref=("dir/k.bin",))
     assert provider.children(uploads_key(provider, "mybucket", "sh1a"), upload) == {

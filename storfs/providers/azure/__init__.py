@@ -1,4 +1,5 @@
-"""Azure Blob Storage: List Containers under `/azure/<account>/containers/`."""
+"""Azure Blob Storage: List Containers under `/azure/<account>/containers/`, and inside them
+`blobs/` and `uploads/` (see `blobs.py`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import requests
 from storfs.entry import Entry, Page
 from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
 from storfs.gc_policy import no_cyclic_gc
+from storfs.providers.azure.blobs import BLOBS, BLOCKS, UPLOADS, Blobs
 from storfs.providers.azure.parse import parse_containers, parse_xml
 from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
@@ -84,6 +86,7 @@ class AzureProvider(Provider):
             self._auth = SasAuth(options["sas"])
         else:
             raise ConfigError(f"[azure.{account}]: set one of `key`, `sas` or `connection_string`")
+        self.blobs = Blobs(self._signed_get, self.page_size, self.label, next_marker_hint)
 
     def top_level(self) -> dict[str, ListingKey]:
         return {"containers": self.key("containers")}
@@ -92,10 +95,45 @@ class AzureProvider(Provider):
         fingerprint = credential_fingerprint(self._credential)
         return f"azure {self.root_url} {self.storage_account} {fingerprint}"
 
+    def children(self, key: ListingKey, entry: Entry) -> dict[str, ListingKey]:
+        if key.kind == "containers":
+            return {BLOBS: self.key(BLOBS, entry.name, ""), UPLOADS: self.key(UPLOADS, entry.name)}
+        if key.kind == UPLOADS:
+            return {BLOCKS: self.key(BLOCKS, *entry.ref)}
+        return {}
+
+    def contents(self, key: ListingKey, entry: Entry) -> ListingKey | None:
+        if key.kind == BLOBS and entry.is_dir:
+            container, prefix = entry.ref
+            return self.key(BLOBS, container, prefix)
+        return None
+
+    def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
+        if key.kind == BLOBS:
+            return self.blobs.list_subtree(key, limit)
+        raise NotImplementedError
+
+    def not_shown(self, key: ListingKey) -> list[tuple[str, str]]:
+        return [(s.key, s.reason) for s in self.blobs.skipped.keys(key)]
+
+    def readable(self, entry: Entry) -> bool:
+        return not entry.is_dir and len(entry.ref) == 3
+
+    def read_range(self, entry: Entry, start: int, end: int) -> bytes:
+        if not self.readable(entry):
+            return super().read_range(entry, start, end)
+        return self.blobs.read_range(entry, start, end)
+
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         return self.fetch_page(key, cursor).page()
 
     def fetch_page(self, key: ListingKey, cursor: str | None, on_sent: OnSent = None) -> Fetched:
+        if key.kind == BLOBS:
+            return self.blobs.fetch_blobs(key, cursor)
+        if key.kind == UPLOADS:
+            return Fetched.ready(self.blobs.list_uploads(key, cursor))
+        if key.kind == BLOCKS:
+            return Fetched.ready(self.blobs.list_blocks(key))
         body = self._request(cursor, on_sent=on_sent)
         # NextMarker sits at the end of the body: name it before parsing, so the next request can
         # leave while this page is parsed (the listing checks it against the parsed page).
@@ -104,6 +142,8 @@ class AzureProvider(Provider):
     def lookup(self, key: ListingKey, name: str) -> Entry | None:
         """One container by name: List Containers with `prefix=name&maxresults=1` (names sort
         before every longer name they begin)."""
+        if key.kind == BLOBS:
+            return self.blobs.lookup_blob(key, name)
         if key.kind != "containers":
             raise NotImplementedError
         cursor = None
@@ -139,6 +179,25 @@ class AzureProvider(Provider):
         prepared = self.session.prepare_request(request)
         what = f"{self.label} List Containers"
         return self.get(prepared, op="list_containers", what=what, on_sent=on_sent).content
+
+    def _signed_get(
+        self,
+        path: str,
+        query: list[tuple[str, str]],
+        op: str,
+        what: str,
+        headers: dict[str, str],
+        *,
+        raw_body: bool = False,
+        body_bytes: int | None = None,
+    ) -> requests.Response:
+        """A signed GET of `path` (below the account URL, starting with `/`)."""
+        url = self.root_url + path[1:] + ("?" + urlencode(query, quote_via=quote) if query else "")
+        request = requests.Request(
+            "GET", url, headers={"x-ms-version": API_VERSION, **headers}, auth=self._auth
+        )
+        prepared = self.session.prepare_request(request)
+        return self.get(prepared, op=op, what=what, raw_body=raw_body, body_bytes=body_bytes)
 
     @staticmethod
     def decode_error(response: requests.Response) -> StorfsError:

@@ -1,13 +1,15 @@
-"""List Containers XML -> entries."""
+"""Azure XML bodies -> entries: List Containers, List Blobs, Get Block List."""
 
 from __future__ import annotations
 
 from pyexpat import ExpatError, ParserCreate
+from typing import NamedTuple
 from xml.etree.ElementTree import Element, ParseError, fromstring
 
 from storfs.dates import parse_http_date
 from storfs.entry import Entry, Page, field_name, nice_field_name, share, unique_fields
 from storfs.errors import BadResponse
+from storfs.providers.common import size_or_zero
 
 PROVIDER = "azure"
 WHAT = "List Containers"
@@ -123,3 +125,114 @@ def _text(element: Element, what: str) -> str:
     if len(element):
         raise BadResponse(f"{WHAT} answered <{what}> holding elements, where text is documented")
     return element.text or ""
+
+
+# -- List Blobs, Get Block List ------------------------------------------------------------------
+
+_NAME = field_name(PROVIDER, "name")
+_PREFIX = field_name(PROVIDER, "prefix")
+_BLOCK_ID = field_name(PROVIDER, "block_id")
+_SIZE = field_name(PROVIDER, "size")
+
+
+class BlobsPage(NamedTuple):
+    """One List Blobs page: blobs as `(name, properties entry)`, prefixes, the next marker."""
+
+    blobs: list[tuple[str, Entry]]
+    prefixes: list[str]
+    next_marker: str | None
+
+
+def _document(body: bytes, what: str, root_tag: str) -> Element:
+    try:
+        root = parse_xml(body)
+    except BadResponse as exc:
+        raise BadResponse(f"{what}: {exc}") from None
+    if root.tag != root_tag:
+        raise BadResponse(f"{what} answered <{root.tag}>, not <{root_tag}>")
+    return root
+
+
+def parse_blobs(body: bytes, prefix: str, container: str) -> BlobsPage:
+    """Parse one List Blobs response; entries are named by their segment below `prefix`."""
+    what = "List Blobs"
+    root = _document(body, what, "EnumerationResults")
+    found = root.findall("Blobs")
+    if len(found) > 1:
+        raise BadResponse(f"{what} answered {len(found)} <Blobs> elements")
+    blobs: list[tuple[str, Entry]] = []
+    prefixes: list[str] = []
+    for element in found[0] if found else ():
+        names = element.findall("Name")
+        if len(names) != 1:
+            raise BadResponse(f"{what} answered a <{element.tag}> with {len(names)} <Name> elements")
+        name = _text(names[0], "Name")
+        if not name.startswith(prefix):
+            raise BadResponse(f"{what} answered a <{element.tag}> outside prefix {prefix[:64]!r}")
+        if element.tag == "BlobPrefix":
+            prefixes.append(name)
+        elif element.tag == "Blob":
+            blobs.append((name, _blob(element, name, name[len(prefix) :], container)))
+    markers = root.findall("NextMarker")
+    if len(markers) > 1:
+        raise BadResponse(f"{what} answered {len(markers)} <NextMarker> elements")
+    next_marker = _text(markers[0], "NextMarker").strip() if markers else ""
+    return BlobsPage(blobs, prefixes, next_marker or None)
+
+
+def prefix_entry(container: str, prefix: str, segment: str) -> Entry:
+    """The directory a BlobPrefix shows (no properties: the service sends none)."""
+    return Entry(segment, is_dir=True, fields=(_PREFIX, prefix), ref=(container, prefix))
+
+
+def _blob(element: Element, name: str, segment: str, container: str) -> Entry:
+    fields: list[str] = [_NAME, name]
+    keys: list[str] = ["name"]
+    mtime: int | None = None
+    ctime: int | None = None
+    size = 0
+    etag = ""
+    properties = element.find("Properties")
+    for prop in properties if properties is not None else ():
+        tag = prop.tag
+        value = _text(prop, f"Properties/{tag}").strip()
+        if tag == "Etag":
+            value = etag = value.strip('"')
+        elif tag in ("Last-Modified", "LastModified") and mtime is None:
+            mtime = parse_http_date(value)
+        elif tag == "Creation-Time":
+            ctime = parse_http_date(value)
+        elif tag == "Content-Length":
+            size = size_or_zero(int(value)) if value.isdigit() else 0
+        fields += (_PROPERTY_NAMES.get(tag) or _property_name(tag), share(value))
+        keys.append(tag)
+    metadata = element.find("Metadata")
+    for item in metadata if metadata is not None else ():
+        if item.tag == "x-ms-invalid-name":
+            continue
+        key = f"meta.{item.tag}"
+        fields += (field_name(PROVIDER, key), share(_text(item, f"Metadata/{item.tag}")))
+        keys.append(key)
+    return Entry(
+        segment,
+        is_dir=False,
+        size=size,
+        mtime_ns=mtime or 0,
+        ctime_ns=ctime,
+        fields=unique_fields(PROVIDER, fields, keys),
+        ref=(container, name, etag),
+    )
+
+
+def parse_uncommitted_blocks(body: bytes, what: str) -> list[Entry]:
+    """Get Block List (`blocklisttype=uncommitted`): one file per block, named by its position."""
+    root = _document(body, what, "BlockList")
+    section = root.find("UncommittedBlocks")
+    entries = []
+    for index, block in enumerate(section.iter("Block") if section is not None else ()):
+        block_id = (block.findtext("Name") or "").strip()
+        size_text = (block.findtext("Size") or "").strip()
+        size = size_or_zero(int(size_text)) if size_text.isdigit() else 0
+        fields = (_BLOCK_ID, block_id, _SIZE, size_text)
+        entries.append(Entry(f"{index:05d}", is_dir=False, size=size, fields=fields))
+    return entries

@@ -1,6 +1,7 @@
-"""QingStor (native API 2016-01-06): buckets, in-progress multipart uploads and their parts.
+"""QingStor (native API 2016-01-06): buckets, their objects, in-progress multipart uploads and parts.
 
 /qingstor/<account>/buckets/<bucket>/uploads/<upload-id>/parts/<00001>
+/qingstor/<account>/buckets/<bucket>/objects/... (see `objects.py`)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from storfs.errors import AccessDenied, BadResponse, ConfigError, NotFound, Remo
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.common import credential_fingerprint, endpoint, required_string
 from storfs.providers.qingstor import parse
+from storfs.providers.qingstor.objects import OBJECTS, Objects
 from storfs.providers.qingstor.signer import QSAuth
 from storfs.redact import REDACTOR
 from storfs.transport import HttpSettings
@@ -101,13 +103,18 @@ class QingStorProvider(Provider):
                 credential_fingerprint(options["secret_access_key"]),
             ]
         )
+        self.objects = Objects(self._send, self.zone_url, self.page_size, self.label)
 
     def top_level(self) -> dict[str, ListingKey]:
         return {BUCKETS: self.key(BUCKETS)}
 
     def children(self, key: ListingKey, entry: Entry) -> dict[str, ListingKey]:
         if key.kind == BUCKETS:
-            return {UPLOADS: self.key(UPLOADS, entry.name, entry.ref[0])}
+            location = entry.ref[0]
+            return {
+                OBJECTS: self.key(OBJECTS, entry.name, location, ""),
+                UPLOADS: self.key(UPLOADS, entry.name, location),
+            }
         if key.kind == UPLOADS:
             bucket, location = key.args
             return {PARTS: self.key(PARTS, bucket, location, entry.ref[0], entry.name)}
@@ -116,9 +123,38 @@ class QingStorProvider(Provider):
     def cache_identity(self) -> str:
         return self._identity
 
+    def contents(self, key: ListingKey, entry: Entry) -> ListingKey | None:
+        if key.kind == OBJECTS and entry.is_dir:
+            bucket, location, prefix = entry.ref
+            return self.key(OBJECTS, bucket, location, prefix)
+        return None
+
+    def lookup(self, key: ListingKey, name: str) -> Entry | None:
+        if key.kind == OBJECTS:
+            return self.objects.lookup(key, name)
+        raise NotImplementedError
+
+    def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
+        if key.kind == OBJECTS:
+            return self.objects.list_subtree(key, limit)
+        raise NotImplementedError
+
+    def not_shown(self, key: ListingKey) -> list[tuple[str, str]]:
+        return [(s.key, s.reason) for s in self.objects.skipped.keys(key)]
+
+    def readable(self, entry: Entry) -> bool:
+        return not entry.is_dir and len(entry.ref) == 4
+
+    def read_range(self, entry: Entry, start: int, end: int) -> bytes:
+        if not self.readable(entry):
+            return super().read_range(entry, start, end)
+        return self.objects.read_range(entry, start, end)
+
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         if key.kind == BUCKETS:
             return self._list_buckets(cursor)
+        if key.kind == OBJECTS:
+            return self.objects.list_objects(key, cursor)
         if key.kind == UPLOADS:
             bucket, location = key.args
             return self._list_uploads(bucket, location, cursor)
@@ -210,14 +246,28 @@ class QingStorProvider(Provider):
     def _get(
         self, op: str, origin: str, path: str, query: str, what: str, headers: Mapping[str, str] | None = None
     ) -> Any:
+        response = self._send(op, origin, path, query, what, headers or {})
+        return parse.load_json(response.content, what)
+
+    def _send(
+        self,
+        op: str,
+        origin: str,
+        path: str,
+        query: str,
+        what: str,
+        headers: Mapping[str, str],
+        *,
+        raw_body: bool = False,
+        body_bytes: int | None = None,
+    ) -> requests.Response:
         # Prepared by hand and signed last: requests' URL preparation would resolve `.`/`..`
         # segments in object keys, so the signed path would not be the path sent.
         request = requests.PreparedRequest()
-        request.prepare(method="GET", url=origin + "/", headers=dict(headers or {}))
+        request.prepare(method="GET", url=origin + "/", headers=dict(headers))
         request.url = origin + path + ("?" + query if query else "")
         self._auth(request)
-        response = self.get(request, op=op, what=what)
-        return parse.load_json(response.content, what)
+        return self.get(request, op=op, what=what, raw_body=raw_body, body_bytes=body_bytes)
 
 
 def decode_error(response: requests.Response) -> StorfsError:

@@ -1,4 +1,4 @@
-"""QingStor JSON bodies -> entries: buckets, multipart uploads and parts."""
+"""QingStor JSON bodies -> entries: buckets, multipart uploads, parts and objects."""
 
 from __future__ import annotations
 
@@ -123,3 +123,51 @@ def part_entry(item: dict[str, Any], what: str) -> Entry:
     fields = fields_of(item, what)
     size = size_or_zero(item.get("size"))
     return Entry(f"{number:05d}", is_dir=False, size=size, mtime_ns=created(item), fields=fields)
+
+
+# -- GET Bucket (List Objects) -------------------------------------------------------------------
+
+_PREFIX = field_name(PROVIDER, "prefix")
+_ETAG = field_name(PROVIDER, "etag")
+NS = 1_000_000_000
+
+
+def object_entry(item: dict[str, Any], segment: str, ref: tuple[str, ...], what: str) -> Entry:
+    """A file from one `keys[]` item: size, mtime `modified` (else `created`), ctime `created`.
+
+    `etag` is shown without the quotes the API puts around it; `ref` gets it appended.
+    """
+    required_str(item, "key", what)
+    fields = list(fields_of(item, what))
+    etag = text(item.get("etag") or "").strip('"')
+    if _ETAG in fields:
+        fields[fields.index(_ETAG) + 1] = etag
+    modified = item.get("modified")
+    born = created(item)
+    mtime = born
+    if isinstance(modified, int) and not isinstance(modified, bool) and 0 <= modified < 2**33:
+        mtime = modified * NS
+    size = size_or_zero(item.get("size"))
+    return Entry(
+        segment,
+        is_dir=False,
+        size=size,
+        mtime_ns=mtime,
+        ctime_ns=born,
+        fields=tuple(fields),
+        ref=(*ref, etag),
+    )
+
+
+def common_prefixes(data: dict[str, Any], what: str) -> list[str]:
+    value = data.get("common_prefixes")
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise BadResponse(f"{what} answered `common_prefixes` that is not a list of strings")
+    return value
+
+
+def prefix_entry(prefix: str, segment: str, ref: tuple[str, ...]) -> Entry:
+    """The directory a common prefix shows (the API sends nothing else about it)."""
+    return Entry(segment, is_dir=True, fields=(_PREFIX, prefix), ref=ref)

@@ -1,0 +1,224 @@
+"""Inside a container: List Blobs (blobs/), uncommitted blobs (uploads/), Get Block List, ranged Get Blob.
+
+/azure/<account>/containers/<c>/blobs/<prefix>/.../<blob>
+/azure/<account>/containers/<c>/uploads/<blob, / as %2F>/blocks/<00000>
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+from urllib.parse import quote
+
+import requests
+
+from storfs.entry import Entry, Page
+from storfs.errors import BadResponse, StorfsError
+from storfs.names import (
+    DelimitedPage,
+    SkipLog,
+    decide,
+    escape_key,
+    group_flat,
+    segment_of,
+    unusable_reason,
+)
+from storfs.providers.azure.parse import BlobsPage, parse_blobs, parse_uncommitted_blocks, prefix_entry
+from storfs.providers.base import ListingKey
+from storfs.reader import ChangedSinceListing
+from storfs.source import Fetched
+
+BLOBS, UPLOADS, BLOCKS = "blobs", "uploads", "blocks"
+
+
+class Get(Protocol):
+    """The provider's signed GET of `path` below the account URL."""
+
+    def __call__(
+        self,
+        path: str,
+        query: list[tuple[str, str]],
+        op: str,
+        what: str,
+        headers: dict[str, str],
+        *,
+        raw_body: bool = False,
+        body_bytes: int | None = None,
+    ) -> requests.Response: ...
+
+
+class Blobs:
+    """The listings and reads below one Azure account's containers."""
+
+    def __init__(self, get: Get, page_size: int, label: str, hint: Callable[[bytes], str | None]) -> None:
+        self._get = get
+        self.page_size = page_size
+        self.label = label
+        self._hint = hint  # the NextMarker of a raw body, found before parsing it
+        self.skipped = SkipLog()
+
+    # -- listings ----------------------------------------------------------------------------
+
+    def fetch_blobs(self, key: ListingKey, cursor: str | None) -> Fetched:
+        """One page of a blobs listing, parsed on demand; the next marker is hinted at once."""
+        container, prefix = key.args
+        what = f"{self.label} List Blobs {container}"
+        body = self._blobs_body(container, prefix, cursor, self.page_size, what)
+        return Fetched(
+            lambda: self._shown(key, cursor, parse_blobs(body, prefix, container), what), self._hint(body)
+        )
+
+    def list_blobs(self, key: ListingKey, cursor: str | None) -> Page:
+        return self.fetch_blobs(key, cursor).page()
+
+    def _shown(self, key: ListingKey, cursor: str | None, page: BlobsPage, what: str) -> Page:
+        container, prefix = key.args
+        delimited = DelimitedPage(
+            objects=page.blobs,
+            prefixes=[(p, prefix_entry(container, p, segment_of(prefix, p))) for p in page.prefixes],
+            more=page.next_marker is not None,
+        )
+        entries, skipped = decide(prefix, delimited, lambda p: self._has_prefix(container, p, what))
+        self.skipped.record(key, f"{what} prefix {prefix!r}", cursor is None, skipped)
+        return Page(entries, page.next_marker)
+
+    def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
+        """Every blobs listing at or below `key` from the flat List Blobs of its prefix."""
+        container, prefix = key.args
+        what = f"{self.label} List Blobs {container} (flat)"
+        blobs: list[tuple[str, Entry]] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = self._blobs_page(container, prefix, cursor, self.page_size, what, flat=True)
+            blobs += page.blobs
+            if len(blobs) > limit:
+                return None
+            cursor = page.next_marker
+            if cursor is None:
+                break
+            if cursor in seen:
+                raise BadResponse(f"{what}: the server repeated marker {cursor[:64]!r}")
+            seen.add(cursor)
+        groups = group_flat(prefix, blobs, lambda p, segment: prefix_entry(container, p, segment))
+        result = {}
+        for directory, (entries, skipped) in groups.items():
+            inner = ListingKey(key.provider, key.account, BLOBS, (container, directory))
+            self.skipped.record(inner, f"{what} prefix {directory!r}", True, skipped)
+            result[inner] = entries
+        return result
+
+    def lookup_blob(self, key: ListingKey, name: str) -> Entry | None:
+        """The entry `name` of blobs listing `key`: the object and its prefix, in two tiny queries."""
+        container, prefix = key.args
+        if unusable_reason(name) is not None:
+            return None
+        what = f"{self.label} List Blobs {container} (one name)"
+        directory = prefix + name + "/"
+        if self._has_prefix(container, directory, what):
+            return prefix_entry(container, directory, name)
+        page = self._blobs_page(container, prefix + name, None, 1, what, flat=True, base=prefix)
+        for blob_name, entry in page.blobs:
+            if blob_name == prefix + name:
+                return entry
+        return None
+
+    def list_uploads(self, key: ListingKey, cursor: str | None) -> Page:
+        """Blobs that exist only as uncommitted blocks: in the listing with uncommitted blobs,
+        absent from the one without. Both pages start at the same marker; the committed page of
+        the same size reaches at least as far, since its names are a subset."""
+        (container,) = key.args
+        what = f"{self.label} List Blobs {container} (uncommitted)"
+        every = self._blobs_page(container, "", cursor, self.page_size, what, flat=True, uncommitted=True)
+        if not every.blobs:
+            return Page([], every.next_marker)
+        committed = self._blobs_page(container, "", cursor, self.page_size, what, flat=True)
+        known = {name for name, _ in committed.blobs}
+        entries = []
+        for name, blob in every.blobs:
+            if name not in known:
+                fields, ref = blob.fields, (container, name)
+                entries.append(
+                    Entry(escape_key(name), is_dir=True, mtime_ns=blob.mtime_ns, fields=fields, ref=ref)
+                )
+        return Page(entries, every.next_marker)
+
+    def list_blocks(self, key: ListingKey) -> Page:
+        container, blob_name = key.args
+        what = f"{self.label} Get Block List {container}"
+        query = [("comp", "blocklist"), ("blocklisttype", "uncommitted")]
+        response = self._get(_blob_path(container, blob_name), query, "get_block_list", what, {})
+        return Page(parse_uncommitted_blocks(response.content, what), None)
+
+    # -- bytes -------------------------------------------------------------------------------
+
+    def read_range(self, entry: Entry, start: int, end: int) -> bytes:
+        """Bytes `[start, end)` of a listed blob, only from the version listed (If-Match + ETag)."""
+        container, blob_name, etag = entry.ref
+        what = f"{self.label} Get Blob {container}"
+        headers = {"x-ms-range": f"bytes={start}-{end - 1}"}
+        if etag:
+            headers["If-Match"] = f'"{etag}"'
+        try:
+            path = _blob_path(container, blob_name)
+            response = self._get(path, [], "get_blob", what, headers, raw_body=True, body_bytes=end - start)
+        except StorfsError as exc:
+            if "412" in str(exc) or "ConditionNotMet" in str(exc):
+                raise ChangedSinceListing(f"{what}: the blob changed since it was listed") from None
+            raise
+        sent = response.headers.get("ETag", "").strip('"')
+        if etag and sent and sent != etag:
+            raise ChangedSinceListing(f"{what}: the blob changed since it was listed")
+        data = response.content
+        if len(data) != end - start:
+            raise BadResponse(f"{what}: asked for {end - start} bytes, got {len(data)}")
+        return data
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _blobs_page(
+        self,
+        container: str,
+        prefix: str,
+        cursor: str | None,
+        size: int,
+        what: str,
+        *,
+        flat: bool = False,
+        uncommitted: bool = False,
+        base: str | None = None,
+    ) -> BlobsPage:
+        """One List Blobs page of names starting with `prefix`; entries named below `base` (or `prefix`)."""
+        body = self._blobs_body(container, prefix, cursor, size, what, flat=flat, uncommitted=uncommitted)
+        return parse_blobs(body, prefix if base is None else base, container)
+
+    def _blobs_body(
+        self,
+        container: str,
+        prefix: str,
+        cursor: str | None,
+        size: int,
+        what: str,
+        *,
+        flat: bool = False,
+        uncommitted: bool = False,
+    ) -> bytes:
+        """The raw body of one List Blobs request."""
+        query = [("restype", "container"), ("comp", "list"), ("maxresults", str(size))]
+        query.append(("include", "uncommittedblobs" if uncommitted else "metadata"))
+        if not flat:
+            query.append(("delimiter", "/"))
+        if prefix:
+            query.append(("prefix", prefix))
+        if cursor:
+            query.append(("marker", cursor))
+        return self._get("/" + quote(container, safe=""), query, "list_blobs", what, {}).content
+
+    def _has_prefix(self, container: str, prefix: str, what: str) -> bool:
+        """Whether any blob name starts with `prefix` (one request, one result at most)."""
+        page = self._blobs_page(container, prefix, None, 1, what, flat=True)
+        return bool(page.blobs)
+
+
+def _blob_path(container: str, blob_name: str) -> str:
+    return "/" + quote(container, safe="") + "/" + quote(blob_name, safe="/")

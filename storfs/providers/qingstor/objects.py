@@ -1,0 +1,174 @@
+"""Inside a bucket: GET Bucket (List Objects) as directories by `/`, ranged GET Object.
+
+/qingstor/<account>/buckets/<bucket>/objects/<prefix>/.../<object>
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+from urllib.parse import quote, urlencode
+
+import requests
+
+from storfs.entry import Entry, Page
+from storfs.errors import BadResponse, StorfsError
+from storfs.names import DelimitedPage, SkipLog, decide, group_flat, segment_of, unusable_reason
+from storfs.providers.base import ListingKey
+from storfs.providers.qingstor import parse
+from storfs.reader import ChangedSinceListing
+
+OBJECTS = "objects"
+
+
+class Send(Protocol):
+    """The provider's signed GET: a 2xx response or a StorfsError."""
+
+    def __call__(
+        self,
+        op: str,
+        origin: str,
+        path: str,
+        query: str,
+        what: str,
+        headers: Mapping[str, str],
+        *,
+        raw_body: bool = False,
+        body_bytes: int | None = None,
+    ) -> requests.Response: ...
+
+
+class Objects:
+    """The object listings and reads of one QingStor account."""
+
+    def __init__(self, send: Send, zone_url: Callable[[str], str], page_size: int, label: str) -> None:
+        self._send = send
+        self._zone_url = zone_url
+        self.page_size = page_size
+        self.label = label
+        self.skipped = SkipLog()
+
+    def list_objects(self, key: ListingKey, cursor: str | None) -> Page:
+        bucket, location, prefix = key.args
+        what = f"{self.label} GET Bucket {bucket}"
+        data = self._list(bucket, location, prefix, cursor, self.page_size, what, delimiter=True)
+        more = parse.paging_field(data, "has_more", bool, what) is True
+        next_marker = parse.paging_field(data, "next_marker", str, what) or ""
+        if more and not next_marker:
+            raise BadResponse(f"{what}: has_more without a next_marker")
+        ref = (bucket, location)
+        objects = []
+        for item in parse.items(data, "keys", what):
+            object_key = parse.required_str(item, "key", what)
+            if not object_key.startswith(prefix):
+                raise BadResponse(f"{what}: answered key {object_key[:64]!r} outside prefix {prefix[:64]!r}")
+            entry = parse.object_entry(item, object_key[len(prefix) :], (*ref, object_key), what)
+            objects.append((object_key, entry))
+        prefixes = []
+        for common in parse.common_prefixes(data, what):
+            if not common.startswith(prefix) or len(common) <= len(prefix):
+                raise BadResponse(f"{what}: answered common prefix {common[:64]!r} outside {prefix[:64]!r}")
+            prefixes.append((common, parse.prefix_entry(common, segment_of(prefix, common), (*ref, common))))
+        page = DelimitedPage(objects, prefixes, more)
+        entries, skipped = decide(prefix, page, lambda p: self._has_prefix(bucket, location, p, what))
+        self.skipped.record(key, f"{what} prefix {prefix!r}", cursor is None, skipped)
+        return Page(entries, next_marker if more else None)
+
+    def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
+        """Every objects listing at or below `key` from the flat GET Bucket of its prefix."""
+        bucket, location, prefix = key.args
+        what = f"{self.label} GET Bucket {bucket} (flat)"
+        objects: list[tuple[str, Entry]] = []
+        marker: str | None = None
+        seen: set[str] = set()
+        while True:
+            data = self._list(bucket, location, prefix, marker, self.page_size, what, delimiter=False)
+            for item in parse.items(data, "keys", what):
+                object_key = parse.required_str(item, "key", what)
+                if object_key.startswith(prefix):
+                    entry = parse.object_entry(item, object_key, (bucket, location, object_key), what)
+                    objects.append((object_key, entry))
+            if len(objects) > limit:
+                return None
+            next_marker = parse.paging_field(data, "next_marker", str, what)
+            if parse.paging_field(data, "has_more", bool, what) is not True:
+                break
+            if not next_marker or next_marker in seen:
+                raise BadResponse(f"{what}: has_more without a new next_marker")
+            seen.add(next_marker)
+            marker = next_marker
+        ref = (bucket, location)
+        groups = group_flat(prefix, objects, lambda p, segment: parse.prefix_entry(p, segment, (*ref, p)))
+        result = {}
+        for directory, (entries, skipped) in groups.items():
+            inner = ListingKey(key.provider, key.account, OBJECTS, (bucket, location, directory))
+            self.skipped.record(inner, f"{what} prefix {directory!r}", True, skipped)
+            result[inner] = entries
+        return result
+
+    def lookup(self, key: ListingKey, name: str) -> Entry | None:
+        """The entry `name` of objects listing `key`: its prefix, else the object, in tiny queries."""
+        bucket, location, prefix = key.args
+        if unusable_reason(name) is not None:
+            return None
+        what = f"{self.label} GET Bucket {bucket} (one name)"
+        directory = prefix + name + "/"
+        if self._has_prefix(bucket, location, directory, what):
+            return parse.prefix_entry(directory, name, (bucket, location, directory))
+        data = self._list(bucket, location, prefix + name, None, 1, what, delimiter=False)
+        for item in parse.items(data, "keys", what):
+            if item.get("key") == prefix + name:
+                return parse.object_entry(item, name, (bucket, location, prefix + name), what)
+        return None
+
+    def read_range(self, entry: Entry, start: int, end: int) -> bytes:
+        """Bytes `[start, end)` of a listed object, only from the version listed (If-Match + ETag)."""
+        bucket, location, object_key, etag = entry.ref
+        what = f"{self.label} GET Object {bucket}"
+        headers = {"Range": f"bytes={start}-{end - 1}"}
+        if etag:
+            headers["If-Match"] = f'"{etag}"'
+        path = "/" + quote(bucket, safe="") + "/" + quote(object_key, safe="/")
+        try:
+            origin = self._zone_url(location)
+            response = self._send(
+                "get_object", origin, path, "", what, headers, raw_body=True, body_bytes=end - start
+            )
+        except StorfsError as exc:
+            if "412" in str(exc) or "precondition_failed" in str(exc):
+                raise ChangedSinceListing(f"{what}: the object changed since it was listed") from None
+            raise
+        sent = response.headers.get("ETag", "").strip('"')
+        if etag and sent and sent != etag:
+            raise ChangedSinceListing(f"{what}: the object changed since it was listed")
+        data = response.content
+        if len(data) != end - start:
+            raise BadResponse(f"{what}: asked for {end - start} bytes, got {len(data)}")
+        return data
+
+    def _list(
+        self,
+        bucket: str,
+        location: str,
+        prefix: str,
+        marker: str | None,
+        limit: int,
+        what: str,
+        *,
+        delimiter: bool,
+    ) -> dict[str, Any]:
+        query: dict[str, Any] = {"limit": limit}
+        if delimiter:
+            query["delimiter"] = "/"
+        if prefix:
+            query["prefix"] = prefix
+        if marker:
+            query["marker"] = marker
+        path = "/" + quote(bucket, safe="")
+        query_text = urlencode(sorted(query.items()), quote_via=quote)
+        response = self._send("list_objects", self._zone_url(location), path, query_text, what, {})
+        return parse.load_json(response.content, what)
+
+    def _has_prefix(self, bucket: str, location: str, prefix: str, what: str) -> bool:
+        data = self._list(bucket, location, prefix, None, 1, what, delimiter=False)
+        return bool(parse.items(data, "keys", what))

@@ -1,0 +1,108 @@
+"""RangeReader: exact bytes, bounded memory, read-ahead only in order, a change is EIO for good."""
+
+from __future__ import annotations
+
+import errno
+import random
+import threading
+import time
+
+import pytest
+
+from storfs.errors import RemoteError
+from storfs.reader import ChangedSinceListing, RangeReader, held_bytes
+
+DATA = random.Random(3).randbytes(10_000)
+
+
+class Source:
+    def __init__(self, data: bytes = DATA) -> None:
+        self.data = data
+        self.calls: list[tuple[int, int]] = []
+        self.lock = threading.Lock()
+        self.changed_after: int | None = None
+        self.fail_once = False
+
+    def __call__(self, start: int, end: int) -> bytes:
+        with self.lock:
+            self.calls.append((start, end))
+            if self.fail_once:
+                self.fail_once = False
+                raise RemoteError("flaky")
+            if self.changed_after is not None and len(self.calls) > self.changed_after:
+                raise ChangedSinceListing("changed")
+        return self.data[start:end]
+
+
+def test_every_offset_and_size_gives_the_exact_bytes() -> None:
+    reader = RangeReader(Source(), len(DATA), chunk=1000, ahead=2)
+    rng = random.Random(5)
+    for _ in range(300):
+        offset, size = rng.randrange(0, 11_000), rng.randrange(0, 3000)
+        assert reader.read(offset, size) == DATA[offset : offset + size]
+
+
+def test_sequential_reads_fetch_each_chunk_once_and_hold_a_bounded_number() -> None:
+    source = Source()
+    reader = RangeReader(source, len(DATA), chunk=1000, ahead=2)
+    out = b"".join(reader.read(offset, 128) for offset in range(0, len(DATA), 128))
+    assert out == DATA
+    assert sorted(source.calls) == [(i, min(i + 1000, len(DATA))) for i in range(0, len(DATA), 1000)]
+    assert len(reader._chunks) <= reader.max_chunks == 4
+
+
+def test_random_reads_do_not_read_ahead() -> None:
+    source = Source()
+    reader = RangeReader(source, len(DATA), chunk=1000, ahead=2)
+    assert reader.read(9_500, 10) == DATA[9_500:9_510]
+    assert reader.read(3_200, 10) == DATA[3_200:3_210]
+    assert sorted(source.calls) == [(3000, 4000), (9000, 10_000)]
+
+
+def test_a_change_fails_this_and_every_later_read() -> None:
+    source = Source()
+    source.changed_after = 1
+    reader = RangeReader(source, len(DATA), chunk=1000, ahead=0)
+    assert reader.read(0, 10) == DATA[:10]
+    with pytest.raises(OSError) as raised:
+        reader.read(5000, 10)
+    assert raised.value.errno == errno.EIO
+    with pytest.raises(OSError):
+        reader.read(0, 10)  # even bytes already fetched: never serve two versions
+
+
+def test_a_transient_failure_is_retried_by_the_next_read() -> None:
+    source = Source()
+    source.fail_once = True
+    reader = RangeReader(source, len(DATA), chunk=1000, ahead=0)
+    with pytest.raises(RemoteError):
+        reader.read(0, 10)
+    assert reader.read(0, 10) == DATA[:10]
+
+
+def test_empty_file_and_reads_past_the_end_cost_nothing() -> None:
+    source = Source(b"")
+    reader = RangeReader(source, 0)
+    assert reader.read(0, 4096) == b"" and source.calls == []
+
+
+def test_first_read_does_not_read_ahead_and_the_budget_stops_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = held_bytes()
+    source = Source()
+    reader = RangeReader(source, len(DATA), chunk=1000, ahead=3)
+    reader.read(0, 10)
+    assert source.calls == [(0, 1000)]  # `head`: one chunk
+    reader.read(10, 10)  # continues where the last read ended: now read ahead
+    deadline = time.monotonic() + 10
+    while len(source.calls) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(source.calls) == [(0, 1000), (1000, 2000), (2000, 3000), (3000, 4000)]
+    monkeypatch.setattr("storfs.reader.READ_AHEAD_BUDGET", 0)
+    other = Source()
+    capped = RangeReader(other, len(DATA), chunk=1000, ahead=3)
+    capped.read(0, 10)
+    capped.read(10, 2000)
+    assert sorted(other.calls) == [(0, 1000), (1000, 2000), (2000, 3000)]  # only what reads need
+    reader.close()
+    capped.close()
+    assert held_bytes() == before
