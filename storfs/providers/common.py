@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from storfs.errors import ConfigError
+from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
+from storfs.untrusted import server_text
 
 #: The largest size a `struct stat` can hold (a signed 64-bit off_t).
 MAX_SIZE = 2**63 - 1
@@ -47,3 +49,25 @@ _FINGERPRINT_LABEL = b"storfs credential fingerprint v1"
 def credential_fingerprint(secret: str) -> str:
     """HMAC-SHA256 of `secret` keyed by a fixed storfs label (hex): names a credential, reveals none."""
     return hmac.new(_FINGERPRINT_LABEL, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+
+#: What an HTTP status alone means, for every provider.
+STATUS_ERRORS: Mapping[int, type[StorfsError]] = {401: AccessDenied, 403: AccessDenied, 404: NotFound}
+
+
+@dataclass(frozen=True)
+class ErrorTable:
+    """Which error a service's error answer means, as data: its error code first; a body without
+    a code by `codeless`, then by `statuses`; anything else is EIO (RemoteError). The message
+    holds the status and the code (escaped and capped: it is the server's text), never its prose.
+    """
+
+    codes: Mapping[str, type[StorfsError]] = field(default_factory=dict)
+    statuses: Mapping[int, type[StorfsError]] = field(default_factory=lambda: STATUS_ERRORS)
+    codeless: Mapping[int, type[StorfsError]] = field(default_factory=dict)
+
+    def error(self, status: int, code: str | None) -> StorfsError:
+        kind = self.codes.get(code) if code else self.codeless.get(status)
+        if kind is None:
+            kind = self.statuses.get(status, RemoteError)
+        return kind(f"HTTP {status} {server_text(code or '') or 'no error code'}")

@@ -15,16 +15,15 @@ from xml.sax.saxutils import unescape
 import requests
 
 from storfs.entry import Entry, Page
-from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
+from storfs.errors import ConfigError, StorfsError
 from storfs.gc_policy import no_cyclic_gc
 from storfs.providers.azure.blobs import BLOBS, BLOCKS, UPLOADS, Blobs
 from storfs.providers.azure.parse import parse_containers, parse_xml
 from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
-from storfs.providers.common import credential_fingerprint, endpoint
+from storfs.providers.common import ErrorTable, credential_fingerprint, endpoint
 from storfs.source import Fetched, OnSent
 from storfs.transport import HttpSettings
-from storfs.untrusted import server_text
 
 log = logging.getLogger(__name__)
 
@@ -221,13 +220,12 @@ def next_marker_hint(body: bytes) -> str | None:
 
 def decode_error(response: requests.Response) -> StorfsError:
     """Map an Azure error response to an errno-carrying error (never echoing auth details)."""
-    code = response.headers.get("x-ms-error-code") or _error_code(response.content) or "no error code"
-    message = f"HTTP {response.status_code} {server_text(code)}"
-    if response.status_code in (401, 403):
-        return AccessDenied(message)
-    if response.status_code == 404:
-        return NotFound(message)
-    return RemoteError(message)
+    code = response.headers.get("x-ms-error-code") or _error_code(response.content)
+    return ERRORS.error(response.status_code, code)
+
+
+#: Azure's codes add nothing the status does not say (AuthorizationFailure, ContainerNotFound...).
+ERRORS = ErrorTable()
 
 
 def _error_code(body: bytes) -> str | None:

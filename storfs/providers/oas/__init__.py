@@ -14,13 +14,12 @@ from urllib.parse import quote
 import requests
 
 from storfs.entry import Page
-from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
+from storfs.errors import ConfigError, NotFound, StorfsError
 from storfs.providers.base import ListingKey, Provider
-from storfs.providers.common import credential_fingerprint, endpoint, required_string
+from storfs.providers.common import ErrorTable, credential_fingerprint, endpoint, required_string
 from storfs.providers.oas.parse import WHAT, parse_vaults
 from storfs.providers.oas.signer import OASAuth
 from storfs.transport import HttpSettings
-from storfs.untrusted import server_text
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +110,7 @@ class OASProvider(Provider):
 # [inferred] Error mapping (providers.md 2.6). No list of OAS error codes was found; only 403 for
 # a bad signature or clock skew is documented. Map by HTTP status alone; the JSON `code` is only
 # shown in the message. 5xx (and 429) were already retried by the session before we get here.
-_STATUS_ERRORS: dict[int, type[StorfsError]] = {401: AccessDenied, 403: AccessDenied, 404: NotFound}
-_OTHER_STATUS_ERROR: type[StorfsError] = RemoteError
+ERRORS = ErrorTable()
 # --------------------------------------------------------------------------- end of [inferred]
 
 _ERROR_CODE = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -120,9 +118,7 @@ _ERROR_CODE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 def decode_error(response: requests.Response) -> StorfsError:
     """Map an OAS error response to an errno-carrying error (never echoing auth details)."""
-    code = _error_code(response.content) or "no error code"
-    error_class = _STATUS_ERRORS.get(response.status_code, _OTHER_STATUS_ERROR)
-    return error_class(f"HTTP {response.status_code} {server_text(code)}")
+    return ERRORS.error(response.status_code, _error_code(response.content))
 
 
 def _error_code(body: bytes) -> str | None:

@@ -18,15 +18,14 @@ from urllib.parse import quote, urlencode, urlsplit
 import requests
 
 from storfs.entry import Entry, Page
-from storfs.errors import AccessDenied, BadResponse, ConfigError, NotFound, RemoteError, StorfsError
+from storfs.errors import AccessDenied, BadResponse, ConfigError, NotFound, StorfsError
 from storfs.providers.base import ListingKey, Provider
-from storfs.providers.common import credential_fingerprint, endpoint, required_string
+from storfs.providers.common import ErrorTable, credential_fingerprint, endpoint, required_string
 from storfs.providers.qingstor import parse
 from storfs.providers.qingstor.objects import OBJECTS, Objects
 from storfs.providers.qingstor.signer import QSAuth
 from storfs.redact import REDACTOR
 from storfs.transport import HttpSettings
-from storfs.untrusted import server_text
 
 log = logging.getLogger(__name__)
 
@@ -276,12 +275,15 @@ def decode_error(response: requests.Response) -> StorfsError:
         code = str(json.loads(response.content).get("code") or "")
     except (ValueError, AttributeError, UnicodeDecodeError):
         code = ""
-    message = f"HTTP {response.status_code} {server_text(code) or 'no error code'}"
-    if code in NOT_FOUND_CODES or (not code and response.status_code == 404):
-        return NotFound(message)
-    if code in DENIED_CODES or response.status_code in (401, 403):
-        return AccessDenied(message)
-    return RemoteError(message)
+    return ERRORS.error(response.status_code, code)
+
+
+#: A 404 with a code storfs does not know is not "no such thing": it is an error.
+ERRORS = ErrorTable(
+    codes={**dict.fromkeys(NOT_FOUND_CODES, NotFound), **dict.fromkeys(DENIED_CODES, AccessDenied)},
+    statuses={401: AccessDenied, 403: AccessDenied},
+    codeless={404: NotFound},
+)
 
 
 def official_config(path: str, where: str) -> dict[str, Any]:

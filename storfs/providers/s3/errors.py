@@ -5,6 +5,7 @@ from __future__ import annotations
 import requests
 
 from storfs.errors import AccessDenied, NotFound, RemoteError, StorfsError
+from storfs.providers.common import ErrorTable
 from storfs.providers.s3.parse import error_fields
 
 NOT_FOUND_CODES = frozenset({"NoSuchBucket", "NoSuchUpload", "NoSuchKey"})
@@ -47,10 +48,14 @@ def decode_error(response: requests.Response) -> StorfsError:
     region = response.headers.get("x-amz-bucket-region") or fields.get("Region", "")
     if region and (code in REGION_CODES or status in (301, 307)):
         return WrongRegion(f"{message} (the bucket is in {region[:64]!r})", region)
-    if code in NOT_FOUND_CODES or (not code and status == 404):
-        return NotFound(message)
-    if code in DENIED_CODES or status in (401, 403):
-        return AccessDenied(message)
     if code in ("InvalidArgument", "NotImplemented") and status in (400, 501):
         return Unsupported(message)
-    return RemoteError(message)
+    return ERRORS.error(status, code)
+
+
+#: A 404 with a code storfs does not know is not "no such thing": it is an error.
+ERRORS = ErrorTable(
+    codes={**dict.fromkeys(NOT_FOUND_CODES, NotFound), **dict.fromkeys(DENIED_CODES, AccessDenied)},
+    statuses={401: AccessDenied, 403: AccessDenied},
+    codeless={404: NotFound},
+)
