@@ -375,11 +375,13 @@ def test_urllib3_retry_lines_stay_off_the_terminal(server: HostileServer, tmp_pa
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stdout.split() == BUCKETS
     assert quiet.stderr == "", quiet.stderr
-    server.play("close", times=2)
+    # One broken connection: the first request meets it (a second could meet a child listing
+    # fetched ahead, whose retry the exiting process need not live to log).
+    server.play("close", times=1)
     verbose = run([*STORFS, "ls", "-v", "--config", str(config), "qingstor/main/buckets"])
     assert verbose.returncode == 0, verbose.stderr
     retry_lines = [line for line in verbose.stderr.splitlines() if "Retrying" in line]
-    assert len(retry_lines) == 2 and all(" INFO " in line for line in retry_lines), verbose.stderr
+    assert len(retry_lines) == 1 and all(" INFO " in line for line in retry_lines), verbose.stderr
     server.play("close")  # doctor retries once
     before = len(server.requests)
     doctor = run([*STORFS, "doctor", "--config", str(config)])
