@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bench.measure import (
     concurrent_ls_l,
+    cpu_seconds,
     find_all,
     first_entry,
     first_getdents,
@@ -29,6 +30,7 @@ from bench.measure import (
 from bench.mounts import RcloneMount, StorfsMount, rclone_available, tmpfs_tree
 from bench.objects import objects_bench
 from bench.report import Measure, Results
+from bench.s3 import s3_bench
 from bench.servers import (
     AZURE_BACKEND,
     AzureAccount,
@@ -47,6 +49,10 @@ AZURE_PAGE = 5000
 CONCURRENT_CLIENTS = 8
 RCLONE_REMOTE = "benchaz"
 NO_RCLONE = "n/a (no rclone)"
+COLD_LABEL = "cold ls -l, wall s"
+CPU_LABEL = "cold ls -l, mount daemon CPU s"
+FLOOR_LABEL = "cold ls -l vs floor (requests+ElementTree loop), s"
+AGAINST = "storfs --against"
 
 _T0 = time.monotonic()
 
@@ -65,7 +71,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=3, help="cold/warm repetitions per tool (median)")
     parser.add_argument("--plot", action="store_true", help="also write a PNG (needs matplotlib)")
     parser.add_argument("--out", type=Path, default=REPO / "bench-results", help="output folder")
+    parser.add_argument(
+        "--only-cold", action="store_true", help="only the cold ls -l rows (1, F): storfs, rclone, floor"
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="DIR",
+        help="also time a cold ls -l of the storfs in DIR (another checkout), alternating with this one",
+    )
+    parser.add_argument(
+        "--skip-peers", action="store_true", help="with --only-cold --against: no rclone and floor runs"
+    )
     args = parser.parse_args(argv)
+    if args.skip_peers and not (args.only_cold and args.against):
+        parser.error("--skip-peers needs --only-cold and --against")
+    if args.against is not None:
+        args.against = args.against.resolve()
+        if not (args.against / "storfs" / "__main__.py").is_file():
+            parser.error(f"--against {args.against}: no storfs package there")
     if args.sizes:
         try:
             args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
@@ -90,11 +114,24 @@ def tool_timeout(n: int) -> float:
 class AzureBench:
     """Scenarios 1-6 and the floor for one N, against one seeded Azurite."""
 
-    def __init__(self, results: Results, workdir: Path, n: int, reps: int) -> None:
+    def __init__(
+        self,
+        results: Results,
+        workdir: Path,
+        n: int,
+        reps: int,
+        *,
+        only_cold: bool = False,
+        against: Path | None = None,
+        skip_peers: bool = False,
+    ) -> None:
         self.results = results
         self.workdir = workdir
         self.n = n
         self.reps = reps
+        self.only_cold = only_cold
+        self.against = against
+        self.skip_peers = skip_peers
         self.account: AzureAccount | None = None
         self.rclone = rclone_available()
         self.storfs_tables: dict[str, dict[str, object]] = {}
@@ -103,15 +140,16 @@ class AzureBench:
         self.pending: list[Measure] = []  # what the running step would fill: FAILED if it raises
 
     # -- rows -------------------------------------------------------------------------------
-    def row(self, sid: str, label: str, unit: str, peer: str):
+    def row(self, sid: str, label: str, unit: str, peer: str, *, paired: bool = False):
         row = self.results.row(sid, label, unit, peer, self.n, AZURE_BACKEND)
+        row.paired = paired
         if peer == "rclone" and not self.rclone:
             row.other.na = NO_RCLONE
         return row
 
-    def storfs_mount(self) -> StorfsMount:
+    def storfs_mount(self, source: Path | None = None) -> StorfsMount:
         self.mounts += 1
-        return StorfsMount(self.workdir, f"storfs-{self.mounts}", self.storfs_tables)
+        return StorfsMount(self.workdir, f"storfs-{self.mounts}", self.storfs_tables, source=source)
 
     def rclone_mount(self) -> RcloneMount:
         self.mounts += 1
@@ -141,14 +179,20 @@ class AzureBench:
                 tmpfs_tree(shm / f"storfs-bench-{os.getpid()}-{n}", container_names(n))
             )
             self.floor(-1)  # warm-up, not recorded: Azurite's first pages are slow (JIT)
+            # One round per rep: every tool once, in an order that rotates, so each pair of
+            # figures of one round saw the same machine (rows 1 and F take pairwise ratios).
+            cold: list[Callable[[int], None]] = [self.cold_storfs]
+            cold += [] if self.skip_peers else [self.cold_rclone, self.floor]
+            if self.against is not None:
+                cold.append(self.cold_against)
             for rep in range(self.reps):
-                order: list[Callable[[int], None]] = [self.cold_storfs, self.cold_rclone]
-                if rep % 2:
-                    order.reverse()
-                for step in order:
+                shift = rep % len(cold)
+                for step in cold[shift:] + cold[:shift]:
                     self.safely(step, rep)
-                self.safely(self.floor, rep)
                 self.safely(self.tmpfs, tmpfs, rep)
+            if self.only_cold:
+                say(f"N={n:,}: done in {time.monotonic() - started:.1f}s (cold rows only)")
+                return
             for rep in range(self.reps):
                 order = [self.first_entry_storfs, self.first_entry_rclone]
                 if rep % 2:
@@ -178,9 +222,12 @@ class AzureBench:
 
     def cold_storfs(self, rep: int) -> None:
         n = self.n
-        cold = self.row("1", "cold ls -l, wall s", "s", "rclone")
+        cold = self.row("1", COLD_LABEL, "s", "rclone", paired=True)
         reqs = self.row("1", "cold ls -l, List Containers reqs", "requests", "rclone")
-        floor = self.row("F", "cold ls -l vs floor (requests+parse), s", "s", "floor")
+        floor = self.row("F", FLOOR_LABEL, "s", "floor", paired=True)
+        against = self.row("1", COLD_LABEL, "s", AGAINST, paired=True) if self.against else None
+        cpu = self.row("1", CPU_LABEL, "s", "rclone", paired=True)
+        against_cpu = self.row("1", CPU_LABEL, "s", AGAINST, paired=True) if self.against else None
         warm = self.row("2", "warm ls -l, wall s", "s", "rclone")
         warm_tmpfs = self.row("2", "warm ls -l, wall s", "s", "tmpfs")
         warm_reqs = self.row("2", "warm ls -l, List Containers reqs", "requests", "rclone")
@@ -194,37 +241,48 @@ class AzureBench:
             row.other.na = "-"
         self.pending = [cold.storfs, reqs.storfs, floor.storfs, warm.storfs, warm_tmpfs.storfs]
         self.pending += [warm_reqs.storfs, rss.storfs] + [row.storfs for row in ups.values()]
+        self.pending += [against.storfs] if against else []
+        self.pending += [cpu.storfs] + ([against_cpu.storfs] if against_cpu else [])
         with self.storfs_mount() as mount:
             directory = self._listing_dir(mount)
             rss0 = memory(mount.pid).get("VmRSS")
-            s0 = read_stats(mount.mountpoint)
-            s1 = read_stats(mount.mountpoint)
+            cpu0 = cpu_seconds(mount.pid)
             self.proxy.reset()
+            # Cold: the first thing after the mount answers is a user's `ls -l` (the stats file
+            # is read only afterwards, so nothing has woken the daemon's listing path before).
             seconds, problem = ls_l(directory, n, tool_timeout(n))
             if problem:
                 problem += f" (storfs log: {mount.log_tail(300)!r})"
             list_reqs = self.proxy.count_op("list_containers")
-            s2 = read_stats(mount.mountpoint)
+            cpu1 = cpu_seconds(mount.pid)
             hwm = memory(mount.pid).get("VmHWM")
+            s2 = read_stats(mount.mountpoint)
+            s2b = read_stats(mount.mountpoint)
             self.proxy.reset()
             warm_seconds, warm_problem = ls_l(directory, n, tool_timeout(n))
             warm_list_reqs = self.proxy.count_op("list_containers")
             s3 = read_stats(mount.mountpoint)
         cold.storfs.add(seconds, problem)
         floor.storfs.add(seconds, problem)
+        if against:
+            against.storfs.add(seconds, problem)
+        _cpu(cpu.storfs, cpu0, cpu1, problem)
+        if against_cpu:
+            _cpu(against_cpu.storfs, cpu0, cpu1, problem)
         reqs.storfs.add(None if problem else list_reqs, problem)
         warm.storfs.add(warm_seconds, warm_problem)
         warm_tmpfs.storfs.add(warm_seconds, warm_problem)
         warm_reqs.storfs.add(None if warm_problem else warm_list_reqs, warm_problem)
         _rss(rss.storfs, rss0, hwm, n, problem)
-        if s0 is None or s1 is None or s2 is None or s3 is None:
+        if s2 is None or s2b is None or s3 is None:
             for row in ups.values():
                 row.storfs.na = "n/a (no stats file)"
         else:
             for op in ("getattr", "readdir"):
-                overhead = _upcalls(s1, op) - _upcalls(s0, op)
-                cold_ups = max(0, _upcalls(s2, op) - _upcalls(s1, op) - overhead)
-                warm_ups = max(0, _upcalls(s3, op) - _upcalls(s2, op) - overhead)
+                overhead = _upcalls(s2b, op) - _upcalls(s2, op)  # one read of the stats file
+                # cold: from the mount's start (its readiness check included) to the ls's end
+                cold_ups = max(0, _upcalls(s2, op) - overhead)
+                warm_ups = max(0, _upcalls(s3, op) - _upcalls(s2b, op) - overhead)
                 ups["cold", op].storfs.add(cold_ups, problem)
                 ups["warm", op].storfs.add(warm_ups, warm_problem)
         say(
@@ -236,16 +294,19 @@ class AzureBench:
         if not self.rclone:
             return
         n = self.n
-        cold = self.row("1", "cold ls -l, wall s", "s", "rclone")
+        cold = self.row("1", COLD_LABEL, "s", "rclone", paired=True)
         reqs = self.row("1", "cold ls -l, List Containers reqs", "requests", "rclone")
         warm = self.row("2", "warm ls -l, wall s", "s", "rclone")
         warm_reqs = self.row("2", "warm ls -l, List Containers reqs", "requests", "rclone")
         rss = self.row("5", "peak RSS growth after ls -l, B/entry", "B/entry", "rclone")
-        self.pending = [cold.other, reqs.other, warm.other, warm_reqs.other, rss.other]
+        cpu = self.row("1", CPU_LABEL, "s", "rclone", paired=True)
+        self.pending = [cold.other, reqs.other, warm.other, warm_reqs.other, rss.other, cpu.other]
         with self.rclone_mount() as mount:
             rss0 = memory(mount.pid).get("VmRSS")
+            cpu0 = cpu_seconds(mount.pid)
             self.proxy.reset()
             seconds, problem = ls_l(mount.mountpoint, n, tool_timeout(n))
+            cpu1 = cpu_seconds(mount.pid)
             list_reqs = self.proxy.count_op("list_containers")
             hwm = memory(mount.pid).get("VmHWM")
             self.proxy.reset()
@@ -256,10 +317,24 @@ class AzureBench:
         warm.other.add(warm_seconds, warm_problem)
         warm_reqs.other.add(None if warm_problem else warm_list_reqs, warm_problem)
         _rss(rss.other, rss0, hwm, n, problem)
+        _cpu(cpu.other, cpu0, cpu1, problem)
         say(
             f"N={n:,} rep {rep + 1}: rclone cold ls -l {_s(seconds, problem)} ({list_reqs} list reqs), "
             f"warm {_s(warm_seconds, warm_problem)} ({warm_list_reqs} reqs)"
         )
+
+    def cold_against(self, rep: int) -> None:
+        """A cold `ls -l` of the storfs checkout given by --against (its own fresh mount)."""
+        row = self.row("1", COLD_LABEL, "s", AGAINST, paired=True)
+        cpu = self.row("1", CPU_LABEL, "s", AGAINST, paired=True)
+        self.pending = [row.other, cpu.other]
+        with self.storfs_mount(source=self.against) as mount:
+            cpu0 = cpu_seconds(mount.pid)
+            seconds, problem = ls_l(self._listing_dir(mount), self.n, tool_timeout(self.n))
+            cpu1 = cpu_seconds(mount.pid)
+        row.other.add(seconds, problem)
+        _cpu(cpu.other, cpu0, cpu1, problem)
+        say(f"N={self.n:,} rep {rep + 1}: {AGAINST} ({self.against}) cold ls -l {_s(seconds, problem)}")
 
     def floor(self, rep: int) -> None:
         """One run of the bare requests loop (bench/floor.py) in its own process; rep < 0: warm-up."""
@@ -269,7 +344,7 @@ class AzureBench:
         ]  # fmt: skip
         env = {**os.environ, "BENCH_FLOOR_KEY": AZURITE_KEY}
         seconds: float | None = None
-        row = self.row("F", "cold ls -l vs floor (requests+parse), s", "s", "floor")
+        row = self.row("F", FLOOR_LABEL, "s", "floor", paired=True)
         self.pending = [row.other] if rep >= 0 else []
         try:
             done = subprocess.run(
@@ -408,6 +483,15 @@ def _rss(measure: Measure, rss0: int | None, hwm: int | None, n: int, problem: s
         measure.add(max(0, hwm - rss0) / n)
 
 
+def _cpu(measure: Measure, before: float | None, after: float | None, problem: str | None) -> None:
+    if problem:
+        measure.add(None, problem)
+    elif before is None or after is None:
+        measure.add(None, "process gone before /proc/<pid>/stat was read")
+    else:
+        measure.add(after - before)
+
+
 def _s(seconds: float | None, problem: str | None) -> str:
     return f"FAILED ({problem})" if problem else f"{seconds:.3f}s"
 
@@ -447,15 +531,31 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for n in args.sizes:
                 try:
-                    AzureBench(results, workdir / f"n{n}", n, args.reps).run()
+                    bench = AzureBench(
+                        results,
+                        workdir / f"n{n}",
+                        n,
+                        args.reps,
+                        only_cold=args.only_cold,
+                        against=args.against,
+                        skip_peers=args.skip_peers,
+                    )
+                    bench.run()
                 except Exception as exc:  # Azurite would not start: the other N still run
                     results.notes.append(f"N={n:,}: Azure scenarios not run: {_reason(exc)}")
                     say(results.notes[-1])
                     status = 1
             try:
-                qingstor_bench(results, workdir / "qingstor", 1 if args.quick else args.reps)
+                if not args.only_cold:
+                    qingstor_bench(results, workdir / "qingstor", 1 if args.quick else args.reps)
             except Exception as exc:
                 results.notes.append(f"QingStor scenario not run: {_reason(exc)}")
+                say(results.notes[-1])
+                status = 1
+            try:
+                s3_bench(results, workdir / "s3", 1 if args.quick else args.reps, say)
+            except Exception as exc:
+                results.notes.append(f"S3 scenarios not run: {_reason(exc)}")
                 say(results.notes[-1])
                 status = 1
             if not args.quick:  # seeding 20,000 blobs through the SDK takes minutes
@@ -485,7 +585,9 @@ def main(argv: list[str] | None = None) -> int:
     if reasons:
         status = status or 1
     print(f"\nstorfs figures: Azure rows from {AZURE_BACKEND} (all N); row 7 from the QingStor test server.")
-    print("ratio = storfs / peer (lower is better for storfs); medians of the runs.")
+    print("ratio = storfs / peer (lower is better for storfs); figures are medians of the runs;")
+    print("rows 1 and F: one round per run, every tool once in a rotating order, ratio = median of")
+    print("the rounds' ratios. Cold = a fresh mount (or process), then at once the first ls -l.")
     print("FAILED = a listing came back incomplete or a step broke (reasons above).")
     print(f"CSV: {csv_path}  (total {time.monotonic() - _T0:.0f}s)")
     if args.plot:

@@ -17,13 +17,26 @@ MOUNT_TIMEOUT = 30.0
 
 
 class StorfsMount:
-    """`storfs mount --foreground` (tests.harness.Mount) with its pid for /proc figures."""
+    """`storfs mount --foreground` (tests.harness.Mount) with its pid for /proc figures.
 
-    def __init__(self, workdir: Path, name: str, tables: Mapping[str, Mapping[str, Any]]) -> None:
+    `source`: another checkout whose storfs runs instead (`python -m storfs` started there).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        name: str,
+        tables: Mapping[str, Mapping[str, Any]],
+        source: Path | None = None,
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = write_config(workdir / f"{name}.toml", tables)
         self.mountpoint = workdir / name
-        self._mount = Mount(self.config, self.mountpoint)
+        self._mount = (
+            Mount(self.config, self.mountpoint)
+            if source is None
+            else _MountFrom(source, self.config, self.mountpoint)
+        )
 
     @property
     def pid(self) -> int:
@@ -39,6 +52,17 @@ class StorfsMount:
 
     def __exit__(self, *exc: object) -> None:
         self._mount.stop()
+
+
+class _MountFrom(Mount):
+    """A harness Mount whose `python -m storfs` starts in `source` (so that checkout's code runs)."""
+
+    def __init__(self, source: Path, config: Path, mountpoint: Path) -> None:
+        super().__init__(config, mountpoint)
+        self.source = source
+
+    def command(self) -> list[str]:
+        return ["env", "-C", str(self.source), *super().command()]
 
 
 class RcloneMount:

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCENARIO_ORDER = ["1", "F", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
+SCENARIO_ORDER = ["1", "F", "2", "3", "4", "5", "6", "7", "8", "9", "B1", "B2", "B3"]
 
 
 @dataclass
@@ -68,8 +68,15 @@ class Row:
     storfs: Measure = field(default_factory=Measure)
     other: Measure = field(default_factory=Measure)
     note: str = ""
+    #: Both sides sampled once per round of alternating runs: the ratio is the median of the
+    #: rounds' ratios (robust to the machine's speed drifting between rounds).
+    paired: bool = False
 
     def ratio(self) -> float | None:
+        if self.paired and not self.storfs.failed and not self.other.failed and not self.other.na:
+            pairs = list(zip(self.storfs.samples, self.other.samples, strict=False))
+            if pairs and len(self.storfs.samples) == len(self.other.samples) and all(b > 0 for _, b in pairs):
+                return statistics.median(a / b for a, b in pairs)
         a, b = self.storfs.value, self.other.value
         if a is None or b is None:
             return None

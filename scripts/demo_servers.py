@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Local fake cloud endpoints for `scripts/demo`: Azurite, a QingStor server and an OAS server.
+"""Local fake cloud endpoints for `scripts/demo`: Azurite, QingStor and OAS servers, and moto (S3).
 
     python3 scripts/demo_servers.py --state-dir DIR
 
@@ -27,6 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite  # noqa: E402
+from tests.fakes.moto_server import MotoServer  # noqa: E402
 from tests.fakes.oas_server import OASServer  # noqa: E402
 from tests.fakes.qingstor_server import QingStorServer  # noqa: E402
 
@@ -102,6 +103,31 @@ def seed_oas(server: OASServer, now: datetime) -> None:
     )
 
 
+S3_OBJECTS = {
+    "site/index.html": 5_120,
+    "site/css/main.css": 2_048,
+    "site/img/logo.png": 48_213,
+    "reports/2026/q1.pdf": 812_345,
+    "reports/2026/q2.pdf": 790_001,
+    "README.txt": 310,
+}
+
+
+def seed_s3(server: MotoServer) -> None:
+    """Two buckets with objects, and an upload abandoned half way (two parts, never completed)."""
+    client = server.client()
+    for bucket in ("media", "website"):
+        client.create_bucket(Bucket=bucket)
+    for key, size in S3_OBJECTS.items():
+        client.put_object(Bucket="website", Key=key, Body=b"." * size)
+    upload = client.create_multipart_upload(Bucket="media", Key="raw/2026/keynote 4k.mov")
+    for number, size in ((1, 5 * MIB), (2, 5 * MIB + 123_456)):
+        client.upload_part(
+            Bucket="media", Key="raw/2026/keynote 4k.mov", UploadId=upload["UploadId"],
+            PartNumber=number, Body=b"\0" * size,
+        )  # fmt: skip
+
+
 def toml_str(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
@@ -113,7 +139,7 @@ def registered_providers() -> set[str]:
         from storfs.providers import PROVIDERS
     except Exception as exc:  # storfs mid-edit: write every table, `storfs mount` will tell
         print(f"demo_servers: cannot import storfs.providers ({exc}); writing all tables", file=sys.stderr)
-        return {"azure", "qingstor", "oas"}
+        return {"azure", "qingstor", "oas", "s3"}
     return set(PROVIDERS)
 
 
@@ -164,6 +190,11 @@ def main() -> int:
         oas.start()
         seed_oas(oas, now)
 
+        moto = MotoServer()
+        stoppers.append(moto.stop)
+        moto.start()
+        seed_s3(moto)
+
         tables = {
             "azure": {"account": AZURITE_ACCOUNT, "key": AZURITE_KEY, "endpoint": azurite.endpoint},
             "qingstor": {
@@ -176,6 +207,7 @@ def main() -> int:
                 "access_key_secret": oas.access_key_secret,
                 "endpoint": oas.url,
             },
+            "s3": {key: str(value) for key, value in moto.table().items()},
         }
         known = registered_providers()
         skipped = [name for name in tables if name not in known]
@@ -186,7 +218,9 @@ def main() -> int:
             )
         write_config(state / "config.toml", {k: v for k, v in tables.items() if k in known})
         if not stop.is_set():
-            ready.write_text(f"azure {azurite.endpoint}\nqingstor {qingstor.url}\noas {oas.url}\n")
+            ready.write_text(
+                f"azure {azurite.endpoint}\nqingstor {qingstor.url}\noas {oas.url}\ns3 {moto.url}\n"
+            )
         stop.wait()
     except Exception as exc:
         print(f"demo_servers: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -54,6 +54,10 @@ class StatMaker:
         st.st_mtimespec.tv_nsec = st.st_atimespec.tv_nsec = nanos
         st.st_ctimespec.tv_sec, st.st_ctimespec.tv_nsec = divmod(entry.ctime_ns, NS)
 
+    def filler(self, st: Any) -> StatFiller:
+        """A `fill` for one C `struct stat` reused entry after entry (one readdirplus call)."""
+        return StatFiller(st, self.uid, self.gid)
+
     def _make(self, mode: int, nlink: int, size: int, mtime: int, ctime: int) -> dict[str, Any]:
         return {
             "st_mode": mode,
@@ -67,3 +71,70 @@ class StatMaker:
             "st_mtime": mtime,
             "st_ctime": ctime,
         }
+
+
+class StatFiller:
+    """Fills one C `struct stat` entry after entry, writing only the fields that differ from the
+    previous entry's: the entries of a listing share mode and size, often their times too, and
+    each ctypes field write costs as much as a Python call (the timespec members are looked up
+    once: each lookup would build a new ctypes view). `reset()` after anyone else wrote into
+    the struct."""
+
+    __slots__ = (
+        "_ats",
+        "_ctime",
+        "_cts",
+        "_gid",
+        "_is_dir",
+        "_mnanos",
+        "_mtime",
+        "_mts",
+        "_size",
+        "_uid",
+        "st",
+    )
+
+    def __init__(self, st: Any, uid: int, gid: int) -> None:
+        self.st = st
+        self._mts = st.st_mtimespec
+        self._ats = st.st_atimespec
+        self._cts = st.st_ctimespec
+        self._uid = uid
+        self._gid = gid
+        self.reset()
+
+    def reset(self) -> None:
+        self._is_dir: bool | None = None
+        self._size: int | None = None
+        self._mtime: int | None = None
+        self._mnanos: int | None = None
+        self._ctime: int | None = None
+
+    def fill(self, entry: Entry) -> None:
+        is_dir = entry.is_dir
+        if is_dir is not self._is_dir:
+            st = self.st
+            if self._is_dir is None:
+                st.st_uid = self._uid
+                st.st_gid = self._gid
+                st.st_blksize = 4096
+            st.st_mode = DIR_MODE if is_dir else FILE_MODE
+            st.st_nlink = 2 if is_dir else 1
+            self._is_dir = is_dir
+        size = entry.size
+        if size != self._size:
+            self.st.st_size = size
+            self.st.st_blocks = (size + BLOCK - 1) // BLOCK
+            self._size = size
+        mtime_ns = entry.mtime_ns
+        if mtime_ns != self._mtime:
+            seconds, nanos = divmod(mtime_ns, NS)  # floor: 0.5 s before 1970 is -1 s + 500 ms
+            self._mts.tv_sec = self._ats.tv_sec = seconds
+            if nanos != self._mnanos:
+                self._mts.tv_nsec = self._ats.tv_nsec = nanos
+                self._mnanos = nanos
+            self._mtime = mtime_ns
+        ctime_ns = entry.ctime_ns
+        if ctime_ns != self._ctime:
+            self._cts.tv_sec, self._cts.tv_nsec = divmod(ctime_ns, NS)
+            self._ctime = ctime_ns

@@ -49,11 +49,16 @@ class PlusFUSE(mfusepy.FUSE):
         if not flags & FUSE_READDIR_PLUS:
             return self._readdir(path, buf, filler, offset, fip)
         operations = self.operations
-        fill_stat = operations.fill_stat
         encoding, errors = self.encoding, self.errors
         st = mfusepy.c_stat()  # the filler copies it, so one struct serves every entry
+        stat_filler = operations.attrs.filler(st)  # StatMaker.filler
+        fill_entry = stat_filler.fill
         for name, source, next_offset in operations.readdir_items(offset, fip.contents.fh):
-            fill_stat(st, source)
+            if type(source) is dict:  # "." and "..", a fixed directory's names
+                set_st_attrs(st, source)
+                stat_filler.reset()
+            else:
+                fill_entry(source)
             plus = 0 if name in (".", "..") else FUSE_FILL_DIR_PLUS
             if filler(buf, name.encode(encoding, errors), st, next_offset, plus) != 0:
                 break

@@ -25,7 +25,7 @@ from storfs.keys import ListingKey
 from storfs.listing import Listing
 from storfs.prefetch import SiblingPrefetcher
 from storfs.providers.base import Provider
-from storfs.source import Fetched, Source
+from storfs.source import Fetched, OnSent, Source
 from storfs.tree import Tree
 
 log = logging.getLogger(__name__)
@@ -106,9 +106,11 @@ class FlatWalker:
 def _served(source: Source, provider: Provider, entries: list[Entry]) -> Source:
     """A listing's source that answers the entries the flat listing found, with no request."""
     page = Page(entries, None)
-    return Source(
-        source.label, lambda _cursor: Fetched.ready(page), source.lookup, provider.page_pool, source.wait
-    )
+
+    def fetch(_cursor: str | None, _on_sent: OnSent) -> Fetched:
+        return Fetched.ready(page)
+
+    return Source(source.label, fetch, source.lookup, provider.page_pool, source.wait)
 
 
 class WalkingPrefetcher(SiblingPrefetcher):

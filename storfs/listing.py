@@ -89,6 +89,7 @@ class Listing:
         self._failure: OSError | None = None  # the latest
         self._failed_since = 0.0  # when the fetch that failed last had started
         self._waiting = 0  # readers waiting for the next page
+        self._reader_at = 0  # the furthest index a streaming reader asked for
         self._started: dict[str | None, float] = {}  # when each fetch in flight started
         self._error: OSError | None = None  # the server broke its protocol: never continue
 
@@ -121,8 +122,10 @@ class Listing:
                 if self.overflowed:
                     raise Overflowed(self)
                 self._wait_for_page(len(self._page_ends), deadline, streaming)
-        if streaming and not self.complete and index >= self._last_page_start():
-            self.read_ahead()
+        if streaming and not self.complete:
+            self._reader_at = max(self._reader_at, index)
+            if index >= self._last_page_start():
+                self.read_ahead()
         return self._entries[index]
 
     def ready(self, index: int) -> bool:
@@ -180,6 +183,7 @@ class Listing:
         return time.monotonic() + self.source.wait if until is None else until
 
     def _last_page_start(self) -> int:
+        """The index where the last page added starts."""
         ends = self._page_ends
         return ends[-2] if len(ends) > 1 else 0
 
@@ -228,23 +232,23 @@ class Listing:
             finally:
                 self._waiting -= 1
 
-    def _request(self, cursor: str | None, streaming: bool) -> None:
+    def _request(self, cursor: str | None, streaming: bool, sent: threading.Event | None = None) -> None:
         """Start fetching the page at `cursor` unless it is on its way (lock held)."""
         if cursor in self._requested or cursor in self._done:
             return
         self._requested.add(cursor)
         self._started[cursor] = time.monotonic()
         try:
-            self.source.pool.submit(self._fetch, cursor, streaming)
+            self.source.pool.submit(self._fetch, cursor, streaming, sent)
         except RuntimeError:  # the pool is shut down: the mount is stopping
             self._requested.discard(cursor)
             raise
 
-    def _fetch(self, cursor: str | None, streaming: bool) -> None:
+    def _fetch(self, cursor: str | None, streaming: bool, sent: threading.Event | None = None) -> None:
         """Fetch one page (on the page pool) and add it, and any pages waiting behind it, in order."""
         on_hint = (lambda hint: self._ahead_of_parse(cursor, hint)) if streaming else None
         try:
-            page = fetch_page(self.source, cursor, on_hint)
+            page = fetch_page(self.source, cursor, on_hint, sent.set if sent is not None else None)
         except BaseException as exc:
             with self._cond:
                 self._requested.discard(cursor)
@@ -271,14 +275,22 @@ class Listing:
         if grew and self.on_grow is not None:
             self.on_grow(self)
 
-    def _ahead_of_parse(self, cursor: str | None, hint: str) -> None:
-        """The page at `cursor` named its successor before being parsed: request that one now."""
+    def _ahead_of_parse(self, cursor: str | None, hint: str) -> threading.Event | None:
+        """The page at `cursor` named its successor before being parsed: request that one now,
+        and say when it is on the wire."""
         with self._cond:
-            # Only for a page someone waits for: read-ahead stays one page ahead of the reader.
-            current = cursor == self._cursor and self._waiting > 0 and not self.overflowed
+            # Only while a reader is in the last page added (or waits): read-ahead never runs
+            # more than two pages ahead of the furthest reader.
+            near = self._waiting > 0 or self._reader_at >= self._last_page_start()
+            current = cursor == self._cursor and near and not self.overflowed
             if current and self._error is None and len(self._requested) < self._window and self._room_for(2):
+                if hint in self._requested or hint in self._done:
+                    return None
+                sent = threading.Event()
                 self._wanted.add(hint)
-                self._request(hint, streaming=True)
+                self._request(hint, streaming=True, sent=sent)
+                return sent
+        return None
 
     def _advance(self, streaming: bool) -> bool:
         """Add the pages that are next in order (lock held); whether any was added."""

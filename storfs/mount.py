@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storfs import gc_policy
 from storfs.attrs import StatMaker
 from storfs.config import Config
 from storfs.control import Control, json_file
@@ -107,6 +108,7 @@ def serve(
     except OSError as exc:
         log.warning("no control socket (storfs refresh will not reach this mount): %s", exc)
     _refresh_on_hangup(tree, kernel)
+    gc_policy.after_start_up()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # mfusepy's note about utimens ns

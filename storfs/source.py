@@ -7,6 +7,7 @@ and the cache read pages only through it, so they know nothing of HTTP or of any
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -15,6 +16,16 @@ from storfs.entry import Entry, Page
 from storfs.errors import BadResponse, NotFound, RemoteError, StorfsError
 
 log = logging.getLogger(__name__)
+
+
+#: Told once a page's request has been written to the wire.
+OnSent = Callable[[], None] | None
+
+#: The longest a page's parse waits for the next page's request to be written (seconds): the
+#: parse holds the GIL in one long C call, which would hold that request back. On a pooled
+#: connection writing takes a millisecond; a new (TLS) connection waits on the network, and then
+#: parsing meanwhile delays the handshake's few steps less than waiting for it would.
+WIRE_WAIT = 0.05
 
 
 class Fetched:
@@ -50,17 +61,33 @@ class Source:
     """
 
     label: str
-    fetch: Callable[[str | None], Fetched]
+    fetch: Callable[[str | None, OnSent], Fetched]
     lookup: Callable[[str], Entry | None]
     pool: Executor
     wait: float = 60.0
 
 
-def fetch_page(source: Source, cursor: str | None, on_hint: Callable[[str], None] | None = None) -> Page:
-    """Fetch and parse the page at `cursor`; `on_hint` hears the next cursor as soon as it shows."""
-    fetched = source.fetch(cursor)
+def fetch_page(
+    source: Source,
+    cursor: str | None,
+    on_hint: Callable[[str], threading.Event | None] | None = None,
+    on_sent: OnSent = None,
+) -> Page:
+    """Fetch and parse the page at `cursor`.
+
+    `on_hint` hears the next cursor as soon as it shows and may start its request: the parse
+    then waits (at most WIRE_WAIT) until that request is on the wire. `on_sent` is told when
+    this page's own request is.
+    """
+    try:
+        fetched = source.fetch(cursor, on_sent)
+    finally:
+        if on_sent is not None:
+            on_sent()  # however it went: nobody waits for a request that never leaves
     if fetched.hint is not None and on_hint is not None:
-        on_hint(fetched.hint)
+        sent = on_hint(fetched.hint)
+        if sent is not None:
+            sent.wait(WIRE_WAIT)
     return fetched.page()
 
 

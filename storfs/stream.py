@@ -128,11 +128,17 @@ class PageStream:
                 self._futures[cursor] = future
             return future
 
-    def _hinted(self, hint: str) -> None:
-        """The page being fetched named its successor before being parsed: request that one now."""
+    def _hinted(self, hint: str) -> threading.Event | None:
+        """The page being fetched named its successor before being parsed: request that one now,
+        and say when it is on the wire."""
         with self._lock:
-            if hint not in self._futures and len(self._futures) < 2 and not self.complete:
-                self._futures[hint] = self.source.pool.submit(fetch_page, self.source, hint, self._hinted)
+            if hint in self._futures or len(self._futures) >= 2 or self.complete:
+                return None
+            sent = threading.Event()
+            self._futures[hint] = self.source.pool.submit(
+                fetch_page, self.source, hint, self._hinted, sent.set
+            )
+            return sent
 
 
 class DirStream:

@@ -75,8 +75,9 @@ class Watch:
     is using, so a read blocked on it (headers or body, however slowly they trickle) returns at
     once, and marks the request so that a retry fails before it is sent."""
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, on_sent: Callable[[], None] | None = None) -> None:
         self.deadline = deadline  # time.monotonic() value
+        self.on_sent = on_sent  # told each time the request has been written to a socket
         self.expired = False
         self._connections: list[HTTPConnection] = []
         self._lock = threading.Lock()
@@ -121,7 +122,10 @@ class _Watched:
         self.storfs_watch = watch  # this request's, or none: an earlier request's must not stop it
         if watch is not None:
             watch.enter(self)  # type: ignore[arg-type]
-        return super().request(*args, **kwargs)  # type: ignore[misc]
+        result = super().request(*args, **kwargs)  # type: ignore[misc]
+        if watch is not None and watch.on_sent is not None:
+            watch.on_sent()
+        return result
 
     def getresponse(self, *args: Any, **kwargs: Any) -> Any:
         watch = current_watch()
@@ -253,6 +257,7 @@ def send(
     decode_error: Callable[[requests.Response], StorfsError],
     max_body_bytes: int,
     raw_body: bool = False,
+    on_sent: Callable[[], None] | None = None,
 ) -> requests.Response:
     """Send a prepared GET; return a 2xx response, its body read, or raise the StorfsError it maps to.
 
@@ -262,10 +267,11 @@ def send(
     (decoded) larger than `max_body_bytes` closes the connection and raises BadResponse, which
     (like a malformed page) the caller reports; every other failure is logged here, once.
     `account` (`azure/dev`) and `op` (`list_containers`) label the request in the stats; `what`
-    names it in messages and must hold no secret. `raw_body`: the bytes as sent, not decoded
-    (object reads: a blob stored gzip-encoded reads as its gzip bytes).
+    names it in messages and must hold no secret. `on_sent` is called (in the sending
+    thread) each time the request has been written to a socket (a retry again). `raw_body`: the
+    bytes as sent, not decoded (object reads: a blob stored gzip-encoded reads as its gzip bytes).
     """
-    watch = Watch(time.monotonic() + settings.deadline)
+    watch = Watch(time.monotonic() + settings.deadline, on_sent)
     future = pool.submit(
         _send, session, request, settings, account, op, what, watch, max_body_bytes, raw_body
     )

@@ -16,13 +16,14 @@ from storfs.errors import NotADirectory, NotFound
 from storfs.keys import ListingKey
 from storfs.listing import Listing
 from storfs.providers.base import Provider
-from storfs.source import Fetched, Source
+from storfs.source import Fetched, OnSent, Source
 from storfs.stream import DirStream
 
 log = logging.getLogger(__name__)
 
 #: A hook around each listing's page fetch (a shared cache across hosts wraps it).
-WrapFetch = Callable[[ListingKey, Provider, Callable[[str | None], Fetched]], Callable[[str | None], Fetched]]
+Fetch = Callable[[str | None, OnSent], Fetched]
+WrapFetch = Callable[[ListingKey, Provider, Fetch], Fetch]
 
 #: How many child listings' origins the tree remembers (for refresh and sibling prefetch).
 ORIGINS_MAX = 200_000
@@ -103,7 +104,7 @@ class Tree:
             label = f"{key.provider}/{key.account} {key.kind}"
             if key.args:
                 label += " " + "/".join(key.args)[:200]
-            fetch: Callable[[str | None], Fetched] = functools.partial(provider.fetch_page, key)
+            fetch: Callable[[str | None, OnSent], Fetched] = functools.partial(provider.fetch_page, key)
             if self._wrap_fetch is not None:
                 fetch = self._wrap_fetch(key, provider, fetch)
             lookup = functools.partial(provider.lookup, key)

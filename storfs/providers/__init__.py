@@ -10,12 +10,14 @@ from storfs.providers.azure import AzureProvider
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.oas import OASProvider
 from storfs.providers.qingstor import QingStorProvider
+from storfs.providers.s3 import S3Provider
 from storfs.redact import REDACTOR
 
 PROVIDERS: dict[str, type[Provider]] = {
     AzureProvider.name: AzureProvider,
     OASProvider.name: OASProvider,
     QingStorProvider.name: QingStorProvider,
+    S3Provider.name: S3Provider,
 }
 
 for _provider in PROVIDERS.values():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,7 +13,7 @@ import requests
 from storfs.entry import Entry, Page
 from storfs.errors import ConfigError, NotSupported, StorfsError
 from storfs.keys import ListingKey
-from storfs.source import Fetched
+from storfs.source import Fetched, OnSent
 from storfs.transport import HttpSettings, body_limit, make_session, send
 
 
@@ -82,6 +82,7 @@ class Provider(ABC):
         what: str,
         raw_body: bool = False,
         body_bytes: int | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> requests.Response:
         """Send a signed GET through this account's session: a 2xx response or a StorfsError.
 
@@ -89,6 +90,7 @@ class Provider(ABC):
         The whole request ends within the `deadline`, and its decoded body holds at most
         `max_body_bytes` (default: page_size * 4 KiB + 1 MiB). Object reads pass `raw_body`
         (the bytes as sent, not decoded) and `body_bytes`, the range they asked for.
+        `on_sent` is called once the request is on the wire (see `transport.send`).
         """
         return send(
             self.session,
@@ -101,6 +103,7 @@ class Provider(ABC):
             decode_error=self.decode_error,
             max_body_bytes=body_bytes or body_limit(self.http, self.page_size),
             raw_body=raw_body,
+            on_sent=on_sent,
         )
 
     @property
@@ -159,10 +162,11 @@ class Provider(ABC):
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         """Fetch one page of listing `key`, starting at `cursor` (None: the first page)."""
 
-    def fetch_page(self, key: ListingKey, cursor: str | None) -> Fetched:
+    def fetch_page(self, key: ListingKey, cursor: str | None, on_sent: OnSent = None) -> Fetched:
         """Request one page and parse it on demand; a provider that can see the next cursor in
         the raw answer (before parsing it) names it as the `hint`, so the next request leaves
-        first. By default: `list_page`, parsed at once."""
+        first, and calls `on_sent` once its request is on the wire. By default: `list_page`,
+        parsed at once."""
         return Fetched.ready(self.list_page(key, cursor))
 
     def close(self) -> None:

@@ -27,6 +27,7 @@ from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 from tests.fakes.counting_proxy import CountingProxy
 from tests.fakes.oas_server import OASServer
 from tests.fakes.qingstor_server import QingStorServer
+from tests.fakes.s3_server import S3Server
 
 PAGE = 4
 N = 11  # entries of every listing: three pages
@@ -132,7 +133,69 @@ def oas_vaults(stack: ExitStack, azurite: Azurite) -> Kind:
     )
 
 
+def _s3(stack: ExitStack) -> S3Server:
+    server = stack.enter_context(S3Server())
+    for i in range(N):
+        server.add_bucket(f"bucket-{i:02d}", region="eu-west-1" if i == 1 else "us-east-1")
+    return server
+
+
+def _s3_kind(server: S3Server, path: str, expected: dict[str, int], op: str, lookup: bool = False) -> Kind:
+    table = {
+        "access_key_id": server.access_key_id,
+        "secret_access_key": server.secret,
+        "endpoint": server.url,
+    }
+    return Kind(
+        "s3",
+        table,
+        path,
+        expected,
+        lambda: server.count(op),
+        lambda status: server.fail_next(status, "SlowDown"),
+        {"secret_access_key": "wrong"},
+        lookup=lookup,
+    )
+
+
+def s3_buckets(stack: ExitStack, azurite: Azurite) -> Kind:
+    server = _s3(stack)
+    return _s3_kind(server, "buckets", {f"bucket-{i:02d}": 0 for i in range(N)}, "list_buckets", lookup=True)
+
+
+def s3_objects(stack: ExitStack, azurite: Azurite) -> Kind:
+    server = _s3(stack)
+    expected = {}
+    for i in range(N - 3):
+        server.add_object("bucket-01", f"dir/file {i:02d}=50%.bin", 10 * i)
+        expected[f"file {i:02d}=50%.bin"] = 10 * i
+    for sub in ("a", "b", "c"):  # subdirectories: common prefixes
+        server.add_object("bucket-01", f"dir/{sub}/inner", 1)
+        expected[sub] = 0
+    return _s3_kind(server, "buckets/bucket-01/objects/dir", expected, "list_objects", lookup=True)
+
+
+def s3_uploads(stack: ExitStack, azurite: Azurite) -> Kind:
+    server = _s3(stack)
+    ids = [server.add_upload("bucket-01", f"dir/key {i}") for i in range(N)]
+    return _s3_kind(server, "buckets/bucket-01/uploads", dict.fromkeys(ids, 0), "list_uploads")
+
+
+def s3_parts(stack: ExitStack, azurite: Azurite) -> Kind:
+    server = _s3(stack)
+    upload = server.add_upload("bucket-01", "a/../big file.bin")
+    sizes = {}
+    for number in range(1, N + 1):
+        server.add_part(upload, number, size=1000 + number)
+        sizes[f"{number:05d}"] = 1000 + number
+    return _s3_kind(server, f"buckets/bucket-01/uploads/{upload}/parts", sizes, "list_parts")
+
+
 KINDS: dict[str, Callable[[ExitStack, Azurite], Kind]] = {
+    "s3-buckets": s3_buckets,
+    "s3-objects": s3_objects,
+    "s3-uploads": s3_uploads,
+    "s3-parts": s3_parts,
     "azure-containers": azure_containers,
     "qingstor-buckets": qingstor_buckets,
     "qingstor-uploads": qingstor_uploads,

@@ -22,11 +22,12 @@ from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 from tests.fakes.counting_proxy import CountingProxy
 from tests.fakes.oas_server import OASServer
 from tests.fakes.qingstor_server import QingStorServer
+from tests.fakes.s3_server import S3Server
 from tests.harness import Mount, run, write_config
 
 N = 37
 PAGE = 5
-PROVIDERS = ["azure", "qingstor", "oas"]
+PROVIDERS = ["azure", "qingstor", "oas", "s3"]
 
 
 class Backend(Protocol):
@@ -140,6 +141,36 @@ class OASBackend:
         self.server.fail_next(status, "ServiceUnavailable", times=times)
 
 
+@dataclass
+class S3Backend:
+    server: S3Server
+    provider: str = "s3"
+    top: str = "buckets"
+    wrong_secret: dict[str, Any] = field(default_factory=lambda: {"secret_access_key": "wrong"})
+
+    def table(self, **overrides: Any) -> dict[str, Any]:
+        keys = {"access_key_id": self.server.access_key_id, "secret_access_key": self.server.secret}
+        return {**keys, "endpoint": self.server.url, **overrides}
+
+    def names(self) -> list[str]:
+        return seed_names()
+
+    def mtime(self, name: str) -> float:
+        return 1_600_000_000.0 + self.names().index(name) * 86400
+
+    def list_requests(self) -> int:
+        return self.server.count("list_buckets")
+
+    def methods(self) -> set[str]:
+        return {r.method for r in self.server.requests}
+
+    def reset(self) -> None:
+        self.server.reset_log()
+
+    def fail_next(self, status: int, times: int) -> None:
+        self.server.fail_next(status, "SlowDown" if status == 503 else "InternalError", times=times)
+
+
 def seed_names() -> list[str]:
     return [f"entry-{i:03d}" for i in range(N)]
 
@@ -160,6 +191,11 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             for i, name in enumerate(names):
                 qs.add_bucket(name, created=format_iso(1436589957.0 + i * 86400))
             yield QingStorBackend(qs)
+    elif request.param == "s3":
+        with S3Server() as s3:
+            for i, name in enumerate(names):
+                s3.add_bucket(name, created=1_600_000_000.0 + i * 86400)
+            yield S3Backend(s3)
     else:
         with OASServer() as oas:
             for i, name in enumerate(names):

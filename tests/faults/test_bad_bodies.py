@@ -17,6 +17,8 @@ from tests.faults.tooling import (
     azure_page,
     qingstor_buckets,
     qingstor_uploads,
+    s3_buckets,
+    s3_uploads,
     timed,
 )
 from tests.harness import run
@@ -65,9 +67,11 @@ def lying_count(count: int) -> Arm:
 
 CASES: dict[str, tuple[tuple[str, ...], Arm]] = {
     "malformed": (
-        ("azure", "qingstor", "qingstor-uploads", "oas"),
+        ("azure", "qingstor", "qingstor-uploads", "oas", "s3", "s3-uploads"),
         canned(
             {
+                "s3": b'<?xml version="1.0"?><ListAllMyBucketsResult><Buckets><Bucket><Name>x</Na',
+                "s3-uploads": b"<ListMultipartUploadsResult><Upload><Key>k</Key><UploadId>u</Upl",
                 "azure": b'<?xml version="1.0"?><EnumerationResults><Containers><Container><Name>x</Na',
                 "qingstor": b'{"count": 1, "buckets": [{"name": "x", "location": "pek3a"',
                 "qingstor-uploads": b'{"uploads": [{"key": "k", "upload_id": "u"}], "has_more": fal',
@@ -76,13 +80,23 @@ CASES: dict[str, tuple[tuple[str, ...], Arm]] = {
         ),
     ),
     "html_with_200": (
-        ("azure", "qingstor", "qingstor-uploads", "oas"),
-        canned(dict.fromkeys(("azure", "qingstor", "qingstor-uploads", "oas"), HTML), "text/html"),
+        ("azure", "qingstor", "qingstor-uploads", "oas", "s3", "s3-uploads"),
+        canned(
+            dict.fromkeys(("azure", "qingstor", "qingstor-uploads", "oas", "s3", "s3-uploads"), HTML),
+            "text/html",
+        ),
     ),
     "missing_fields": (
-        ("azure", "qingstor", "qingstor-uploads", "oas"),
+        ("azure", "qingstor", "qingstor-uploads", "oas", "s3", "s3-uploads"),
         canned(
             {
+                "s3": s3_buckets(
+                    [], "", buckets="<Bucket><CreationDate>2019-12-11T23:32:47.000Z</CreationDate></Bucket>"
+                ),
+                "s3-uploads": s3_uploads([], "").replace(
+                    b"</ListMultipartUploadsResult>",
+                    b"<Upload><Key>k</Key></Upload></ListMultipartUploadsResult>",
+                ),
                 "azure": azure_page([], "", containers="<Container><Properties></Properties></Container>"),
                 "qingstor": json.dumps({"count": 1, "buckets": [{"location": "pek3a"}]}).encode(),
                 "qingstor-uploads": json.dumps({"uploads": [{"key": "k"}], "has_more": False}).encode(),
@@ -91,9 +105,11 @@ CASES: dict[str, tuple[tuple[str, ...], Arm]] = {
         ),
     ),
     "error_body_with_200": (
-        ("azure", "qingstor", "qingstor-uploads", "oas"),
+        ("azure", "qingstor", "qingstor-uploads", "oas", "s3", "s3-uploads"),
         canned(
             {
+                "s3": b"<Error><Code>InternalError</Code><Message>x</Message></Error>",
+                "s3-uploads": b"<Error><Code>InternalError</Code><Message>x</Message></Error>",
                 "azure": b'<?xml version="1.0" encoding="utf-8"?><Error><Code>InternalError</Code>'
                 b"<Message>x</Message></Error>",
                 "qingstor": b'{"code":"internal_error","message":"x"}',
@@ -102,8 +118,8 @@ CASES: dict[str, tuple[tuple[str, ...], Arm]] = {
             }
         ),
     ),
-    "repeated_marker": (("azure", "qingstor-uploads", "oas"), repeated_marker),
-    "endless_cursor": (("azure", "qingstor", "qingstor-uploads", "oas"), endless_cursor),
+    "repeated_marker": (("azure", "qingstor-uploads", "oas", "s3", "s3-uploads"), repeated_marker),
+    "endless_cursor": (("azure", "qingstor", "qingstor-uploads", "oas", "s3", "s3-uploads"), endless_cursor),
     "has_more_without_a_marker": (
         ("qingstor-uploads",),
         canned({"qingstor-uploads": qingstor_uploads(["u-1"], "", has_more=True)}),
@@ -157,6 +173,10 @@ CASES: dict[str, tuple[tuple[str, ...], Arm]] = {
                 "<EnumerationResults><Containers/></EnumerationResults>".encode("utf-16")
             }
         ),
+    ),
+    "truncated_without_a_marker": (
+        ("s3-uploads",),
+        canned({"s3-uploads": s3_uploads(["u-1"], "", truncated=True)}),
     ),
 }
 

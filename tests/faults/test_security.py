@@ -35,6 +35,8 @@ from tests.harness import fusermount, run, write_config
 WRONG_AZURE_KEY = base64.b64encode(hashlib.sha512(b"storfs wrong azure key").digest()).decode()
 WRONG_QS_SECRET = "WrongQingStorSecretKEY0123456789abcdefXYZ"
 WRONG_OAS_SECRET = "WrongOasSecretKey0123456789abcdeF"
+WRONG_S3_SECRET = "WrongS3SecretAccessKey0123456789abcdefXYZ"
+S3_SESSION_TOKEN = "FwoGZXIvYXdzEXAMPLEsessionTOKEN0123456789/+="
 
 
 # -------------------------------------------------------------------------------------------
@@ -50,6 +52,7 @@ def signatures(proxies: list[CountingProxy]) -> set[str]:
                 if name.lower() == "authorization":
                     found.add(value)
                     found.add(value.rpartition(":")[2])  # SharedKey a:SIG, QS id:SIG, OAS id:SIG
+                    found.add(value.rpartition("Signature=")[2])  # SigV4
             found.update(value for name, value in request.query if name == "sig")
     return {s for s in found if len(s) >= 16}
 
@@ -64,6 +67,8 @@ def test_no_secret_or_signature_in_any_log_line_attribute_or_error(
     azure: Backend = make("azure")
     qingstor: Backend = make("qingstor")
     oas: Backend = make("oas")
+    s3: Backend = make("s3")
+    s3_token = s3.extra_proxy()
     sas_proxy = azure.extra_proxy()
     conn_proxy = azure.extra_proxy()
     sas = generate_account_sas(
@@ -91,6 +96,9 @@ def test_no_secret_or_signature_in_any_log_line_attribute_or_error(
         "qingstor.wrong": qingstor.table(secret_access_key=WRONG_QS_SECRET),
         "oas.main": oas.table(),
         "oas.wrong": oas.table(access_key_secret=WRONG_OAS_SECRET),
+        "s3.main": s3.table(),
+        "s3.token": s3.table(endpoint=s3_token.url, session_token=S3_SESSION_TOKEN),
+        "s3.wrong": s3.table(secret_access_key=WRONG_S3_SECRET),
         "http": {"retries": 2, "backoff": 0.01, "deadline": 10.0},
     }
     m = mounts(tables, args=("--debug",))
@@ -99,6 +107,7 @@ def test_no_secret_or_signature_in_any_log_line_attribute_or_error(
     sas_proxy.fail_next(503, times=1, headers={"Retry-After": "0"})
     qingstor.proxy.fail_next(502, times=1)
     oas.proxy.fail_next(500, times=1)
+    s3.proxy.fail_next(503, times=1, body=b"<Error><Code>SlowDown</Code></Error>")
 
     outputs: list[str] = []
 
@@ -111,6 +120,7 @@ def test_no_secret_or_signature_in_any_log_line_attribute_or_error(
         ("azure", ("key", "sas", "conn"), "containers"),
         ("qingstor", ("main",), "buckets"),
         ("oas", ("main",), "vaults"),
+        ("s3", ("main", "token"), "buckets"),
     ):
         for account in accounts:
             listed = do("ls", "-l", str(m.path(provider, account, top)))
@@ -134,8 +144,11 @@ def test_no_secret_or_signature_in_any_log_line_attribute_or_error(
         "wrong QingStor secret": WRONG_QS_SECRET,
         "OAS secret": oas.table()["access_key_secret"],
         "wrong OAS secret": WRONG_OAS_SECRET,
+        "S3 secret": s3.table()["secret_access_key"],
+        "wrong S3 secret": WRONG_S3_SECRET,
+        "S3 session token": S3_SESSION_TOKEN,
     }
-    proxies = [azure.proxy, sas_proxy, conn_proxy, qingstor.proxy, oas.proxy]
+    proxies = [azure.proxy, sas_proxy, conn_proxy, qingstor.proxy, oas.proxy, s3.proxy, s3_token]
     for i, signature in enumerate(sorted(signatures(proxies))):
         secrets[f"signature #{i}"] = signature
     assert sum(1 for k in secrets if k.startswith("signature")) >= 8, "the wire should carry signatures"

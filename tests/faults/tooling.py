@@ -26,6 +26,7 @@ from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 from tests.fakes.counting_proxy import CountingProxy
 from tests.fakes.oas_server import OASServer
 from tests.fakes.qingstor_server import QingStorServer
+from tests.fakes.s3_server import S3Server
 from tests.harness import Mount, fusermount, run
 
 STORFS = [sys.executable, "-m", "storfs"]
@@ -443,7 +444,98 @@ def oas_vaults(names: Sequence[str], marker: str) -> bytes:
     return json.dumps({"Marker": marker, "VaultList": vaults}).encode()
 
 
-KINDS = ("azure", "qingstor", "oas")
+@dataclass
+class S3Backend(Backend):
+    """S3 ListBuckets on the strict fake: continuation-token paging."""
+
+    server: S3Server | None = None
+
+    def table(self, endpoint: str | None = None, **overrides: Any) -> dict[str, Any]:
+        assert self.server is not None
+        return {
+            "access_key_id": self.server.access_key_id,
+            "secret_access_key": self.server.secret,
+            "endpoint": endpoint or self.proxy.url,
+            "page_size": PAGE,
+            **overrides,
+        }
+
+    def listing(self, m: Mount, account: str = "main") -> Path:
+        return m.path("s3", account, "buckets")
+
+    def names(self) -> list[str]:
+        return seed_names()
+
+    def list_requests(self) -> int:
+        return self.proxy.count("GET", path="/")
+
+    def page(self, names: Sequence[str], marker: str) -> bytes:
+        return s3_buckets(names, marker)
+
+    def last_page(self, names: Sequence[str]) -> bytes:
+        return s3_buckets(names, "")
+
+
+def s3_buckets(names: Sequence[str], token: str, buckets: str | None = None) -> bytes:
+    rows = (
+        buckets
+        if buckets is not None
+        else "".join(
+            f"<Bucket><Name>{escape(n)}</Name><CreationDate>2019-12-11T23:32:47.000Z</CreationDate></Bucket>"
+            for n in names
+        )
+    )
+    tail = f"<ContinuationToken>{escape(token)}</ContinuationToken>" if token else ""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        f"<Buckets>{rows}</Buckets>{tail}</ListAllMyBucketsResult>"
+    ).encode()
+
+
+@dataclass
+class S3UploadsBackend(S3Backend):
+    """The uploads of one bucket: `key-marker`/`upload-id-marker` paging."""
+
+    upload_ids: list[str] = field(default_factory=list)
+
+    def listing(self, m: Mount, account: str = "main") -> Path:
+        return m.path("s3", account, "buckets", UPLOAD_BUCKET, "uploads")
+
+    def prime(self, m: Mount, account: str = "main") -> None:
+        result = run(["ls", str(m.path("s3", account, "buckets"))])
+        assert result.returncode == 0, result.stderr
+
+    def names(self) -> list[str]:
+        return sorted(self.upload_ids)
+
+    def list_requests(self) -> int:
+        return self.proxy.count("GET", path=f"/{UPLOAD_BUCKET}")
+
+    def page(self, names: Sequence[str], marker: str) -> bytes:
+        return s3_uploads(names, marker)
+
+    def last_page(self, names: Sequence[str]) -> bytes:
+        return s3_uploads(names, "")
+
+
+def s3_uploads(upload_ids: Sequence[str], marker: str, truncated: bool | None = None) -> bytes:
+    rows = "".join(
+        f"<Upload><Key>key-{escape(u)}</Key><UploadId>{escape(u)}</UploadId>"
+        "<Initiated>2016-12-25T16:02:05.000Z</Initiated></Upload>"
+        for u in upload_ids
+    )
+    more = bool(marker) if truncated is None else truncated
+    markers = f"<NextKeyMarker>{escape(marker)}</NextKeyMarker><NextUploadIdMarker>id-{escape(marker)}</NextUploadIdMarker>"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        f"<Bucket>{UPLOAD_BUCKET}</Bucket><IsTruncated>{'true' if more else 'false'}</IsTruncated>"
+        f"{markers if marker else ''}{rows}</ListMultipartUploadsResult>"
+    ).encode()
+
+
+KINDS = ("azure", "qingstor", "oas", "s3")
 
 
 def make_backend(kind: str, stack: ExitStack, azurite: Callable[[], Azurite]) -> Backend:
@@ -474,4 +566,15 @@ def make_backend(kind: str, stack: ExitStack, azurite: Callable[[], Azurite]) ->
             )
         proxy = register(stack.enter_context(CountingProxy(oas.url)))
         return OASBackend(kind, "oas", proxy, stack, server=oas)
+    if kind in ("s3", "s3-uploads"):
+        s3 = register(stack.enter_context(S3Server()))
+        for i, name in enumerate(seed_names()):
+            s3.add_bucket(name, created=1436589957.0 + i * 86400)
+        proxy = register(stack.enter_context(CountingProxy(s3.url)))
+        if kind == "s3":
+            return S3Backend(kind, "s3", proxy, stack, content_type="application/xml", server=s3)
+        ids = sorted(s3.add_upload(UPLOAD_BUCKET, f"key-{i:02d}") for i in range(UPLOADS))
+        return S3UploadsBackend(
+            kind, "s3", proxy, stack, content_type="application/xml", server=s3, upload_ids=ids
+        )
     raise ValueError(kind)

@@ -70,7 +70,7 @@ def source_of(
     def no_lookup(name: str) -> Entry | None:
         raise NotImplementedError
 
-    return Source("t", lambda cursor: Fetched.ready(fetch(cursor)), lookup or no_lookup, POOL, wait)
+    return Source("t", lambda cursor, _sent: Fetched.ready(fetch(cursor)), lookup or no_lookup, POOL, wait)
 
 
 def names_of(read: Callable[[int], Entry | None]) -> Iterator[str]:

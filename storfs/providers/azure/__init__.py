@@ -16,12 +16,13 @@ import requests
 
 from storfs.entry import Entry, Page
 from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
+from storfs.gc_policy import no_cyclic_gc
 from storfs.providers.azure.blobs import BLOBS, BLOCKS, UPLOADS, Blobs
 from storfs.providers.azure.parse import parse_containers, parse_xml
 from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.common import endpoint
-from storfs.source import Fetched
+from storfs.source import Fetched, OnSent
 from storfs.transport import HttpSettings
 from storfs.untrusted import server_text
 
@@ -121,17 +122,17 @@ class AzureProvider(Provider):
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         return self.fetch_page(key, cursor).page()
 
-    def fetch_page(self, key: ListingKey, cursor: str | None) -> Fetched:
+    def fetch_page(self, key: ListingKey, cursor: str | None, on_sent: OnSent = None) -> Fetched:
         if key.kind == BLOBS:
-            return self.blobs.fetch_blobs(key, cursor)
+            return self.blobs.fetch_blobs(key, cursor, on_sent)
         if key.kind == UPLOADS:
             return Fetched.ready(self.blobs.list_uploads(key, cursor))
         if key.kind == BLOCKS:
             return Fetched.ready(self.blobs.list_blocks(key))
-        body = self._request(cursor)
+        body = self._request(cursor, on_sent=on_sent)
         # NextMarker sits at the end of the body: name it before parsing, so the next request can
         # leave while this page is parsed (the listing checks it against the parsed page).
-        return Fetched(lambda: parse_containers(body), next_marker_hint(body))
+        return Fetched(lambda: _parse(body), next_marker_hint(body))
 
     def lookup(self, key: ListingKey, name: str) -> Entry | None:
         """One container by name: List Containers with `prefix=name&maxresults=1` (names sort
@@ -152,7 +153,12 @@ class AzureProvider(Provider):
         raise NotImplementedError  # no answer in a few small pages: read the listing instead
 
     def _request(
-        self, cursor: str | None, *, prefix: str | None = None, page_size: int | None = None
+        self,
+        cursor: str | None,
+        *,
+        prefix: str | None = None,
+        page_size: int | None = None,
+        on_sent: OnSent = None,
     ) -> bytes:
         query = [("comp", "list"), ("maxresults", str(page_size or self.page_size)), ("include", "metadata")]
         if prefix is not None:
@@ -166,7 +172,8 @@ class AzureProvider(Provider):
             auth=self._auth,
         )
         prepared = self.session.prepare_request(request)
-        return self.get(prepared, op="list_containers", what=f"{self.label} List Containers").content
+        what = f"{self.label} List Containers"
+        return self.get(prepared, op="list_containers", what=what, on_sent=on_sent).content
 
     def _signed_get(
         self,
@@ -178,6 +185,7 @@ class AzureProvider(Provider):
         *,
         raw_body: bool = False,
         body_bytes: int | None = None,
+        on_sent: OnSent = None,
     ) -> requests.Response:
         """A signed GET of `path` (below the account URL, starting with `/`)."""
         url = self.root_url + path[1:] + ("?" + urlencode(query, quote_via=quote) if query else "")
@@ -185,11 +193,16 @@ class AzureProvider(Provider):
             "GET", url, headers={"x-ms-version": API_VERSION, **headers}, auth=self._auth
         )
         prepared = self.session.prepare_request(request)
-        return self.get(prepared, op=op, what=what, raw_body=raw_body, body_bytes=body_bytes)
+        return self.get(prepared, op=op, what=what, raw_body=raw_body, body_bytes=body_bytes, on_sent=on_sent)
 
     @staticmethod
     def decode_error(response: requests.Response) -> StorfsError:
         return decode_error(response)
+
+
+def _parse(body: bytes) -> Page:
+    with no_cyclic_gc():  # a page's many objects form no cycles: scanning them frees nothing
+        return parse_containers(body)
 
 
 def next_marker_hint(body: bytes) -> str | None:

@@ -1,0 +1,213 @@
+"""Scenarios 8 and 9: S3 on moto, storfs beside rclone mount and s3fs, requests counted in a proxy.
+
+8. cold `ls -l` of `buckets/` (ListBuckets);
+9. `find` over one bucket of 10,000 objects in 100 prefixes (ListObjectsV2). s3fs mounts one
+   bucket, rclone the same bucket as `remote:bucket`, storfs the bucket's `objects/`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.measure import find_all, ls_l
+from bench.mounts import MOUNT_TIMEOUT, RcloneMount, StorfsMount, rclone_available
+from bench.report import Measure, Results
+from tests.fakes.counting_proxy import CountingProxy
+from tests.fakes.moto_server import ACCESS_KEY_ID, REGION, SECRET, MotoServer
+from tests.harness import fusermount
+
+BACKEND = "moto (S3) behind a counting proxy"
+BUCKETS = 500
+PREFIXES, PER_PREFIX = 100, 100
+WALK_BUCKET = "walk"
+REMOTE = "benchs3"
+WALK_REMOTE = "benchs3walk"  # an rclone alias of benchs3:walk
+S3_PAGE = 1000
+
+
+class S3Rows:
+    """The rows of scenarios 8 and 9 (one `find` row per peer, plus the request target)."""
+
+    def __init__(self, results: Results) -> None:
+        objects = PREFIXES * PER_PREFIX
+        label = f"cold ls -l of {BUCKETS} S3 buckets"
+        self.ls_wall = results.row("8", f"{label}, wall s", "s", "rclone", BUCKETS, BACKEND)
+        self.ls_reqs = results.row("8", f"{label}, ListBuckets reqs", "requests", "rclone", BUCKETS, BACKEND)
+        label = f"find over 1 bucket, {objects:,} objects in {PREFIXES} prefixes"
+        self.peers = {"rclone": rclone_available(), "s3fs": shutil.which("s3fs") is not None}
+        self.walls = {p: results.row("9", f"{label}, wall s", "s", p, objects, BACKEND) for p in self.peers}
+        reqs = f"{label}, ListObjects reqs"
+        self.reqs = {p: results.row("9", reqs, "requests", p, objects, BACKEND) for p in self.peers}
+        self.target = results.row("9", reqs, "requests", "target ceil(N/1000)+2", objects, BACKEND)
+        self.target.other.add(math.ceil(objects / S3_PAGE) + 2)
+        for peer, present in self.peers.items():
+            if not present:
+                self.walls[peer].other.na = self.reqs[peer].other.na = f"n/a (no {peer})"
+
+
+def s3_bench(results: Results, workdir: Path, reps: int, say: Callable[[str], None]) -> None:
+    rows = S3Rows(results)
+    with MotoServer() as moto:
+        started = time.monotonic()
+        seed(moto)
+        took = time.monotonic() - started
+        say(f"S3: moto seeded with {BUCKETS} buckets and {PREFIXES * PER_PREFIX:,} objects ({took:.1f}s)")
+        with CountingProxy(moto.url) as proxy:
+            for rep in range(reps):
+                _storfs(rows, workdir, rep, moto.table(endpoint=proxy.url), proxy, say)
+                if rows.peers["rclone"]:
+                    _rclone(rows, workdir, rep, proxy, say)
+                if rows.peers["s3fs"]:
+                    _s3fs(rows, workdir, rep, proxy, say)
+
+
+EXPECT_FIND = 1 + PREFIXES + PREFIXES * PER_PREFIX  # the bucket's root, the prefixes, the objects
+
+
+def _storfs(rows: S3Rows, workdir: Path, rep: int, table: dict, proxy: CountingProxy, say: Callable) -> None:
+    tables = {"s3.bench": table, "cache": {"ttl": 60, "max_entries": 100_000}}
+    with StorfsMount(workdir, f"storfs-s3-{rep}", tables) as mount:
+        buckets = mount.mountpoint / "s3" / "bench" / "buckets"
+        measure(rows.ls_wall.storfs, rows.ls_reqs.storfs, proxy, "/", ls_l, buckets, BUCKETS, 300)
+    wall, count = Measure(), Measure()
+    with StorfsMount(workdir, f"storfs-s3w-{rep}", tables) as mount:
+        walk = mount.mountpoint / "s3" / "bench" / "buckets" / WALK_BUCKET / "objects"
+        measure(wall, count, proxy, "list", find_all, walk, EXPECT_FIND, 600)
+    for peer in rows.peers:  # one cold walk, set beside each peer's
+        for source, sink in ((wall, rows.walls[peer].storfs), (count, rows.reqs[peer].storfs)):
+            sink.add(source.samples[0] if source.samples else None, source.failed)
+    rows.target.storfs.add(count.samples[0] if count.samples else None, count.failed)
+    listed = _last(rows.ls_wall.storfs)
+    say(f"S3 rep {rep + 1}: storfs ls -l {listed}s, find {_last(wall)}s, {_last(count)} reqs")
+
+
+def _rclone(rows: S3Rows, workdir: Path, rep: int, proxy: CountingProxy, say: Callable) -> None:
+    env = rclone_remote(proxy.url)
+    with RcloneMount(workdir, f"rclone-s3-{rep}", env, REMOTE) as rclone:
+        measure(rows.ls_wall.other, rows.ls_reqs.other, proxy, "/", ls_l, rclone.mountpoint, BUCKETS, 300)
+    wall, reqs = rows.walls["rclone"].other, rows.reqs["rclone"].other
+    with RcloneMount(workdir, f"rclone-s3w-{rep}", env, WALK_REMOTE) as rclone:
+        measure(wall, reqs, proxy, "list", find_all, rclone.mountpoint, EXPECT_FIND, 600)
+    listed = _last(rows.ls_wall.other)
+    say(f"S3 rep {rep + 1}: rclone ls -l {listed}s, find {_last(wall)}s, {_last(reqs)} reqs")
+
+
+def _s3fs(rows: S3Rows, workdir: Path, rep: int, proxy: CountingProxy, say: Callable) -> None:
+    wall, reqs = rows.walls["s3fs"].other, rows.reqs["s3fs"].other
+    try:
+        with S3fsMount(workdir, f"s3fs-{rep}", proxy.url, WALK_BUCKET) as s3fs:
+            measure(wall, reqs, proxy, "list", find_all, s3fs.mountpoint, EXPECT_FIND, 900)
+    except RuntimeError as exc:
+        wall.add(None, str(exc)[:200])
+        reqs.add(None, str(exc)[:200])
+    say(f"S3 rep {rep + 1}: s3fs find {_last(wall)}s, {_last(reqs)} reqs")
+
+
+def measure(
+    wall: Measure,
+    reqs: Measure,
+    proxy: CountingProxy,
+    what: str,
+    tool: Callable[..., tuple[float | None, str | None]],
+    *args: object,
+) -> None:
+    """Run `tool(*args)`; record its seconds and its ListBuckets ("/") or ListObjectsV2 requests."""
+    proxy.reset()
+    seconds, problem = tool(*args)
+    wall.add(seconds, problem)
+    if what == "/":
+        count = proxy.count("GET", path="/")
+    else:  # object listings: GETs of the bucket itself (V2 for storfs; rclone and s3fs use V1)
+        count = sum(
+            1
+            for r in proxy.requests
+            if r.method == "GET"
+            and r.path.rstrip("/") == f"/{WALK_BUCKET}"
+            and "uploads" not in dict(r.query)
+        )
+    reqs.add(None if problem else count, problem)
+
+
+def _last(m: Measure) -> str:
+    return f"FAILED ({m.failed})" if m.failed else (f"{m.samples[-1]:.3f}" if m.samples else "-")
+
+
+def seed(moto: MotoServer) -> None:
+    client = moto.client()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: client.create_bucket(Bucket=f"bucket-{i:04d}"), range(BUCKETS - 1)))
+        client.create_bucket(Bucket=WALK_BUCKET)
+        keys = [f"dir-{p:03d}/object-{o:04d}.bin" for p in range(PREFIXES) for o in range(PER_PREFIX)]
+        list(pool.map(lambda key: client.put_object(Bucket=WALK_BUCKET, Key=key, Body=b"x" * 100), keys))
+
+
+def rclone_remote(endpoint: str) -> dict[str, str]:
+    prefix = f"RCLONE_CONFIG_{REMOTE.upper()}_"
+    return {
+        prefix + "TYPE": "s3",
+        prefix + "PROVIDER": "Other",
+        prefix + "ACCESS_KEY_ID": ACCESS_KEY_ID,
+        prefix + "SECRET_ACCESS_KEY": SECRET,
+        prefix + "ENDPOINT": endpoint,
+        prefix + "REGION": REGION,
+        prefix + "FORCE_PATH_STYLE": "true",
+        f"RCLONE_CONFIG_{WALK_REMOTE.upper()}_TYPE": "alias",
+        f"RCLONE_CONFIG_{WALK_REMOTE.upper()}_REMOTE": f"{REMOTE}:{WALK_BUCKET}",
+    }
+
+
+class S3fsMount:
+    """`s3fs BUCKET MNT -f -o ro,url=...,use_path_request_style`: one bucket, stopped by us."""
+
+    def __init__(self, workdir: Path, name: str, endpoint: str, bucket: str) -> None:
+        self.mountpoint = workdir / name
+        self.passwd = workdir / f"{name}.passwd"
+        self.log_path = workdir / f"{name}.log"
+        self.endpoint, self.bucket = endpoint, bucket
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> S3fsMount:
+        self.mountpoint.mkdir(parents=True, exist_ok=True)
+        self.passwd.write_text(f"{ACCESS_KEY_ID}:{SECRET}\n")
+        os.chmod(self.passwd, 0o600)
+        options = f"ro,url={self.endpoint},use_path_request_style,passwd_file={self.passwd},endpoint={REGION}"
+        command = ["s3fs", self.bucket, str(self.mountpoint), "-f", "-o", options]
+        env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env
+            )
+        deadline = time.monotonic() + MOUNT_TIMEOUT
+        while not os.path.ismount(self.mountpoint):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"s3fs did not mount: {self.log_path.read_text(errors='replace')[-500:]}")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if os.path.ismount(self.mountpoint):
+            for _ in range(50):
+                if (
+                    subprocess.run([fusermount(), "-u", str(self.mountpoint)], capture_output=True).returncode
+                    == 0
+                ):
+                    break
+                time.sleep(0.1)
+            else:
+                subprocess.run([fusermount(), "-uz", str(self.mountpoint)], capture_output=True)
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
