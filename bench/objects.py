@@ -1,8 +1,8 @@
-"""Scenarios 8-10: walking and reading blobs, storfs beside rclone mount and curl on one Azurite.
+"""Scenarios B1-B3: walking and reading blobs, storfs beside rclone mount and curl on one Azurite.
 
-8  `find` over one container of N blobs in D directories (wall s, List Blobs requests)
-9  `du -sb` over the same container, cold (wall s, List Blobs requests)
-10 read throughput of one 256 MiB blob: `cat` through the mount beside `curl` of the same URL
+B1 `find` over one container of N blobs in D directories (wall s, List Blobs requests)
+B2 `du -sb` over the same container, cold (wall s, List Blobs requests)
+B3 read throughput of one 256 MiB blob: `cat` through the mount beside `curl` of the same URL
 
 `python3 -m bench.objects [--blobs N] [--dirs D] [--reps R]` runs only these.
 """
@@ -77,15 +77,16 @@ def sas_url(endpoint: str, container: str | None = None, blob: str | None = None
 
 def objects_bench(results: Results, workdir: Path, reps: int, n: int = 20_000, dirs: int = 200) -> None:
     has_rclone = rclone_available()
-    find_s = results.row("8", f"find over {n:,} blobs in {dirs} dirs, wall s", "s", "rclone", n, BACKEND)
+    find_s = results.row("B1", f"find over {n:,} blobs in {dirs} dirs, wall s", "s", "rclone", n, BACKEND)
     find_r = results.row(
         "8", f"find over {n:,} blobs in {dirs} dirs, List Blobs", "requests", "rclone", n, BACKEND
     )
-    du_s = results.row("9", f"du -sb over {n:,} blobs, cold, wall s", "s", "rclone", n, BACKEND)
-    du_r = results.row("9", f"du -sb over {n:,} blobs, cold, List Blobs", "requests", "rclone", n, BACKEND)
-    lone = results.row("9", "lone ls -l of a 3-entry directory, List Blobs", "requests", "target", n, BACKEND)
+    du_s = results.row("B2", f"du -sb over {n:,} blobs, cold, wall s", "s", "rclone", n, BACKEND)
+    du_r = results.row("B2", f"du -sb over {n:,} blobs, cold, List Blobs", "requests", "rclone", n, BACKEND)
+    lone_label = "lone ls -l of a 3-entry directory, List Blobs"
+    lone = results.row("B2", lone_label, "requests", "target", n, BACKEND)
     lone.other.add(1)
-    read = results.row("10", "read a 256 MiB blob, MB/s (higher is better)", "MB/s", "curl", 1, BACKEND)
+    read = results.row("B3", "read a 256 MiB blob, MB/s (higher is better)", "MB/s", "curl", 1, BACKEND)
     if not has_rclone:
         for row in (find_s, find_r, du_s, du_r):
             row.other.na = "n/a (no rclone)"

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCENARIO_ORDER = ["1", "F", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
+SCENARIO_ORDER = ["1", "F", "2", "3", "4", "5", "6", "7", "8", "9", "10", "B1", "B2", "B3"]
 
 
 @dataclass

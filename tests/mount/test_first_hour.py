@@ -278,7 +278,7 @@ def test_stats_show_every_counter_and_retries(qingstor: QingStorServer, served: 
 def test_df_and_stat_f_show_cached_entries_as_inodes_in_use(served: Mount) -> None:
     run(["ls", "-R", str(served.path("qingstor"))])
     entries = json.loads(served.path(".storfs", "stats").read_text())["cache"]["entries"]
-    assert entries == 4, "1 bucket, 1 upload, 2 parts"
+    assert entries == 5, "1 bucket, 1 upload, 2 parts, and the empty objects/ listing (counted as 1)"
     df = run(["df", "--output=itotal,iused,iavail,size,used,avail", str(served.mountpoint)])
     assert df.returncode == 0, df.stderr
     assert df.stdout.splitlines()[1].split() == [str(entries), str(entries), "0", "0", "0", "0"]

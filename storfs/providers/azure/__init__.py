@@ -128,7 +128,7 @@ class AzureProvider(Provider):
 
     def fetch_page(self, key: ListingKey, cursor: str | None, on_sent: OnSent = None) -> Fetched:
         if key.kind == BLOBS:
-            return self.blobs.fetch_blobs(key, cursor)
+            return self.blobs.fetch_blobs(key, cursor, on_sent)
         if key.kind == UPLOADS:
             return Fetched.ready(self.blobs.list_uploads(key, cursor))
         if key.kind == BLOCKS:
@@ -189,6 +189,7 @@ class AzureProvider(Provider):
         *,
         raw_body: bool = False,
         body_bytes: int | None = None,
+        on_sent: OnSent = None,
     ) -> requests.Response:
         """A signed GET of `path` (below the account URL, starting with `/`)."""
         url = self.root_url + path[1:] + ("?" + urlencode(query, quote_via=quote) if query else "")
@@ -196,7 +197,7 @@ class AzureProvider(Provider):
             "GET", url, headers={"x-ms-version": API_VERSION, **headers}, auth=self._auth
         )
         prepared = self.session.prepare_request(request)
-        return self.get(prepared, op=op, what=what, raw_body=raw_body, body_bytes=body_bytes)
+        return self.get(prepared, op=op, what=what, raw_body=raw_body, body_bytes=body_bytes, on_sent=on_sent)
 
     @staticmethod
     def decode_error(response: requests.Response) -> StorfsError:

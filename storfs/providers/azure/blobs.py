@@ -26,7 +26,7 @@ from storfs.names import (
 from storfs.providers.azure.parse import BlobsPage, parse_blobs, parse_uncommitted_blocks, prefix_entry
 from storfs.providers.base import ListingKey
 from storfs.reader import ChangedSinceListing
-from storfs.source import Fetched
+from storfs.source import Fetched, OnSent
 
 BLOBS, UPLOADS, BLOCKS = "blobs", "uploads", "blocks"
 
@@ -44,6 +44,7 @@ class Get(Protocol):
         *,
         raw_body: bool = False,
         body_bytes: int | None = None,
+        on_sent: OnSent = None,
     ) -> requests.Response: ...
 
 
@@ -59,11 +60,11 @@ class Blobs:
 
     # -- listings ----------------------------------------------------------------------------
 
-    def fetch_blobs(self, key: ListingKey, cursor: str | None) -> Fetched:
+    def fetch_blobs(self, key: ListingKey, cursor: str | None, on_sent: OnSent = None) -> Fetched:
         """One page of a blobs listing, parsed on demand; the next marker is hinted at once."""
         container, prefix = key.args
         what = f"{self.label} List Blobs {container}"
-        body = self._blobs_body(container, prefix, cursor, self.page_size, what)
+        body = self._blobs_body(container, prefix, cursor, self.page_size, what, on_sent=on_sent)
         return Fetched(
             lambda: self._shown(key, cursor, parse_blobs(body, prefix, container), what), self._hint(body)
         )
@@ -202,6 +203,7 @@ class Blobs:
         *,
         flat: bool = False,
         uncommitted: bool = False,
+        on_sent: OnSent = None,
     ) -> bytes:
         """The raw body of one List Blobs request."""
         query = [("restype", "container"), ("comp", "list"), ("maxresults", str(size))]
@@ -212,7 +214,8 @@ class Blobs:
             query.append(("prefix", prefix))
         if cursor:
             query.append(("marker", cursor))
-        return self._get("/" + quote(container, safe=""), query, "list_blobs", what, {}).content
+        path = "/" + quote(container, safe="")
+        return self._get(path, query, "list_blobs", what, {}, on_sent=on_sent).content
 
     def _has_prefix(self, container: str, prefix: str, what: str) -> bool:
         """Whether any blob name starts with `prefix` (one request, one result at most)."""
