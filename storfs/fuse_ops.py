@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from storfs.attrs import DIR_MODE, FILE_MODE, StatMaker
-from storfs.binding import ENOATTR, Operations, set_st_attrs
+from storfs.binding import ENOATTR, Operations
 from storfs.control import Control
 from storfs.entry import Entry
 from storfs.errors import NotADirectory, NotFound, NotSupported, ReadOnly
@@ -185,13 +185,6 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         """mfusepy's plain readdir (libfuse 2, or no readdirplus): only the mode reaches the kernel."""
         for name, source, next_offset in self.readdir_items(offset, fh):
             yield name, self.mode_of(source), next_offset
-
-    def fill_stat(self, st: Any, source: StatSource) -> None:
-        """Fill a C `struct stat` for readdirplus."""
-        if isinstance(source, Entry):
-            self.attrs.fill(st, source)
-        else:
-            set_st_attrs(st, source)
 
     def mode_of(self, source: StatSource) -> int:
         if isinstance(source, Entry):

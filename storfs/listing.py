@@ -130,7 +130,7 @@ class Listing:
 
     def ready(self, index: int) -> bool:
         """Whether `entry_at(index)` would answer without waiting for the network."""
-        return index < len(self._entries) or self.complete or self.overflowed or self._failed_now()
+        return index < len(self._entries) or self.complete or self.overflowed or self._error is not None
 
     def lookup(self, name: str, until: float | None = None) -> Entry | None:
         """The entry called `name`, fetching pages until it appears; None if the listing lacks it."""
@@ -197,9 +197,6 @@ class Listing:
         ends = self._page_ends
         last = ends[-1] - (ends[-2] if len(ends) > 1 else 0) if ends else 0
         return len(self._entries) + pages * last <= self.budget
-
-    def _failed_now(self) -> bool:
-        return self._error is not None
 
     def _wait_for_page(self, seen: int, deadline: float, streaming: bool) -> None:
         """Wait until page `seen` is added, the listing ends, or that page's fetch fails."""
