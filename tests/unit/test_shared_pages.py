@@ -8,6 +8,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -15,7 +16,7 @@ import redis
 from storfs.entry import Entry, Page
 from storfs.providers.base import ListingKey
 from storfs.shared import codec, pages
-from storfs.shared.pages import SharedPages, connect
+from storfs.shared.pages import SharedPages
 from storfs.stats import Stats
 from tests.fakes.redis_server import RedisServer
 
@@ -90,10 +91,15 @@ def close_mounts() -> Iterator[None]:
         _OPEN.pop().close()
 
 
-def mount(server: RedisServer, ttl: float = 60) -> SharedPages:
-    shared = connect(server.url, password_env="", env={}, ttl=ttl, deadline=10, stats=Stats())
+def connect(*args: Any, **kwargs: Any) -> SharedPages:
+    """pages.connect, closed after the test (no background store outlives its server)."""
+    shared = pages.connect(*args, **kwargs)
     _OPEN.append(shared)
     return shared
+
+
+def mount(server: RedisServer, ttl: float = 60) -> SharedPages:
+    return connect(server.url, password_env="", env={}, ttl=ttl, deadline=10, stats=Stats())
 
 
 # -- codec ------------------------------------------------------------------------------------
