@@ -17,7 +17,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from storfs.errors import StorfsError
+import requests
+
+from storfs.errors import BadResponse, StorfsError
 
 #: fetch(start, end) -> the bytes [start, end) of the listed version.
 FetchRange = Callable[[int, int], bytes]
@@ -44,6 +46,20 @@ def _account(delta: int) -> None:
 
 class ChangedSinceListing(StorfsError):
     """The object's ETag is not the one listed: its bytes would mix two versions (EIO)."""
+
+
+def checked_range(
+    response: requests.Response, etag: str, start: int, end: int, what: str, thing: str
+) -> bytes:
+    """The body of a ranged GET of bytes `[start, end)`, checked to be of the version listed
+    (`etag`, when both sides name one) and exactly as long as asked for."""
+    sent = response.headers.get("ETag", "").strip('"')
+    if etag and sent and sent != etag:
+        raise ChangedSinceListing(f"{what}: the {thing} changed since it was listed")
+    data = response.content
+    if len(data) != end - start:
+        raise BadResponse(f"{what}: asked for {end - start} bytes, got {len(data)}")
+    return data
 
 
 class RangeReader:

@@ -25,7 +25,7 @@ from storfs.names import (
 )
 from storfs.providers.azure.parse import BlobsPage, parse_blobs, parse_uncommitted_blocks, prefix_entry
 from storfs.providers.base import ListingKey
-from storfs.reader import ChangedSinceListing
+from storfs.reader import ChangedSinceListing, checked_range
 from storfs.source import Fetched, OnSent
 
 BLOBS, UPLOADS, BLOCKS = "blobs", "uploads", "blocks"
@@ -167,13 +167,7 @@ class Blobs:
             if "412" in str(exc) or "ConditionNotMet" in str(exc):
                 raise ChangedSinceListing(f"{what}: the blob changed since it was listed") from None
             raise
-        sent = response.headers.get("ETag", "").strip('"')
-        if etag and sent and sent != etag:
-            raise ChangedSinceListing(f"{what}: the blob changed since it was listed")
-        data = response.content
-        if len(data) != end - start:
-            raise BadResponse(f"{what}: asked for {end - start} bytes, got {len(data)}")
-        return data
+        return checked_range(response, etag, start, end, what, "blob")
 
     # -- helpers -----------------------------------------------------------------------------
 

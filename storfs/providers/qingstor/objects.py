@@ -16,7 +16,7 @@ from storfs.errors import BadResponse, StorfsError
 from storfs.names import DelimitedPage, SkipLog, decide, group_flat, segment_of, unusable_reason
 from storfs.providers.base import ListingKey
 from storfs.providers.qingstor import parse
-from storfs.reader import ChangedSinceListing
+from storfs.reader import ChangedSinceListing, checked_range
 
 OBJECTS = "objects"
 
@@ -138,13 +138,7 @@ class Objects:
             if "412" in str(exc) or "precondition_failed" in str(exc):
                 raise ChangedSinceListing(f"{what}: the object changed since it was listed") from None
             raise
-        sent = response.headers.get("ETag", "").strip('"')
-        if etag and sent and sent != etag:
-            raise ChangedSinceListing(f"{what}: the object changed since it was listed")
-        data = response.content
-        if len(data) != end - start:
-            raise BadResponse(f"{what}: asked for {end - start} bytes, got {len(data)}")
-        return data
+        return checked_range(response, etag, start, end, what, "object")
 
     def _list(
         self,
