@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 
+from storfs.ahead import PagesAhead
 from storfs.entry import Entry, Page
 from storfs.errors import BadResponse, PagingError, RemoteError, RemoteTimeout
 from storfs.paging import MAX_PAGES, PageGuard
@@ -81,10 +81,7 @@ class Listing:
         self._page_cursors: list[str | None] = []  # the cursor each page was fetched with
         self._cursor: str | None = None  # of the next page to add
         self._requested: set[str | None] = set()  # pages being fetched
-        self._done: dict[str | None, Page] = {}  # fetched ahead, waiting for their turn
-        self._wanted: set[str] = set()  # cursors fetched ahead that are still on the chain
-        self._revealed: deque[str] = deque()  # cursors the API revealed, not yet requested
-        self._promised: set[str] = set()  # cursors the API revealed, not yet added
+        self._ahead = PagesAhead()  # pages past the next one, and the next if it arrived
         self._failures = 0  # failed fetches of the next page so far
         self._failure: OSError | None = None  # the latest
         self._failed_since = 0.0  # when the fetch that failed last had started
@@ -231,7 +228,7 @@ class Listing:
 
     def _request(self, cursor: str | None, streaming: bool, sent: threading.Event | None = None) -> None:
         """Start fetching the page at `cursor` unless it is on its way (lock held)."""
-        if cursor in self._requested or cursor in self._done:
+        if cursor in self._requested or self._ahead.has(cursor):
             return
         self._requested.add(cursor)
         self._started[cursor] = time.monotonic()
@@ -257,7 +254,7 @@ class Listing:
                     self._failures += 1
                     if isinstance(failure, BadResponse):
                         self._error = failure  # the protocol broke: never continue this listing
-                        self._drop_ahead()
+                        self._ahead.forget()
                 elif not isinstance(exc, OSError):
                     log.debug("%s: fetch ahead failed", self.label, exc_info=exc)
                 self._cond.notify_all()
@@ -265,8 +262,7 @@ class Listing:
         with self._cond:
             self._requested.discard(cursor)
             self._started.pop(cursor, None)
-            if cursor == self._cursor or cursor in self._wanted:
-                self._done[cursor] = page
+            self._ahead.keep(cursor, page, self._cursor)
             grew = self._advance(streaming)
             self._cond.notify_all()
         if grew and self.on_grow is not None:
@@ -281,10 +277,10 @@ class Listing:
             near = self._waiting > 0 or self._reader_at >= self._last_page_start()
             current = cursor == self._cursor and near and not self.overflowed
             if current and self._error is None and len(self._requested) < self._window and self._room_for(2):
-                if hint in self._requested or hint in self._done:
+                if hint in self._requested or self._ahead.has(hint):
                     return None
                 sent = threading.Event()
-                self._wanted.add(hint)
+                self._ahead.want(hint)
                 self._request(hint, streaming=True, sent=sent)
                 return sent
         return None
@@ -292,24 +288,22 @@ class Listing:
     def _advance(self, streaming: bool) -> bool:
         """Add the pages that are next in order (lock held); whether any was added."""
         grew = False
-        while (
-            self._error is None and not self.complete and not self.overflowed and self._cursor in self._done
-        ):
+        while self._error is None and not self.complete and not self.overflowed:
             cursor = self._cursor
-            page = self._done.pop(cursor)
+            page = self._ahead.take(cursor)
+            if page is None:
+                return grew
             try:
                 self._add(cursor, page)
             except OSError as exc:
                 # The server broke its own protocol: this listing is not to be continued or kept.
                 self._error = exc
                 log.warning("%s", exc)
-                self._drop_ahead()
+                self._ahead.forget()
                 return grew
             grew = True
-            if streaming and page.lookahead and not self._revealed and not self._wanted:
-                revealed = page.lookahead[: self.guard.max_pages]
-                self._revealed.extend(revealed)
-                self._promised.update(revealed)
+            if streaming:
+                self._ahead.reveal(page.lookahead[: self.guard.max_pages])
             self._top_up()
         return grew
 
@@ -323,39 +317,24 @@ class Listing:
         # Publish entries before the page count so readers never see a page end beyond them.
         self._page_ends.append(len(self._entries))
         self._page_cursors.append(cursor)
-        if cursor is not None:
-            self._promised.discard(cursor)
         self._cursor = following
         self._failure = None
+        if not self._ahead.added(cursor, following):
+            raise PagingError(f"{self.label}: the listing ended before pages the server announced")
         if following is None:
-            if self._promised:
-                raise PagingError(f"{self.label}: the listing ended before pages the server announced")
             self.complete = True
-            self._drop_ahead()
             self.guard.finish()
         else:
             self.guard.before_fetch()  # a page budget that runs out is an error, not an end
-            if following not in self._wanted:
-                self._drop_ahead()  # the chain of cursors changed: pages fetched ahead are off it
-            else:
-                self._wanted.discard(following)
         if self.budget and len(self._entries) > self.budget and not self.complete:
             self.overflowed = True
             self.overflow_cursor = following
-            self._drop_ahead()
+            self._ahead.forget()
 
     def _top_up(self) -> None:
         """Keep up to `window` revealed pages in flight, in cursor order (lock held)."""
-        while self._revealed and len(self._requested) < self._window:
-            cursor = self._revealed.popleft()
-            self._wanted.add(cursor)
+        while len(self._requested) < self._window and (cursor := self._ahead.next_revealed()) is not None:
             self._request(cursor, streaming=True)
-
-    def _drop_ahead(self) -> None:
-        self._revealed.clear()
-        self._promised.clear()
-        self._wanted.clear()
-        self._done.clear()
 
 
 def _outage(error: OSError) -> bool:
