@@ -211,3 +211,23 @@ class S3fsMount:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python3 -m bench.s3`: scenarios 8 and 9 alone."""
+    import argparse
+    import sys
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog="python3 -m bench.s3", description=__doc__)
+    parser.add_argument("--reps", type=int, default=1)
+    args = parser.parse_args(argv)
+    results = Results()
+    with tempfile.TemporaryDirectory(prefix="storfs-bench-s3-") as tmp:
+        s3_bench(results, Path(tmp), args.reps, lambda line: print(line, file=sys.stderr, flush=True))
+    print(results.table([]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

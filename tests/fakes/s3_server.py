@@ -6,7 +6,10 @@ ListParts and the S3 error table) and providers.md section 4. It proves what mot
 signatures (moto accepts any), ListBuckets continuation paging and ``max-uploads`` (moto
 ignores them), regions (moto answers every region alike).
 
-Served on ``127.0.0.1`` (port 0), path style only (``Host`` is checked only as a signed header):
+Served on ``127.0.0.1`` (port 0), path style; with ``virtual_host`` set (say ``s3.localhost``), a
+request whose ``Host`` is ``<bucket>.s3.localhost[:port]`` names its bucket there instead
+(virtual-host addressing: the path is then only the key). ``Host`` is otherwise checked only as
+a signed header. Each request records the ``Host`` it came with:
 
 * ``GET /``                                  -> ListBuckets (op ``list_buckets``)
 * ``GET /<b>?list-type=2``                   -> ListObjectsV2 (op ``list_objects``)
@@ -118,6 +121,7 @@ class Recorded:
     status: int
     code: str
     region: str  # the region the request was signed for
+    host: str = ""  # the Host header as received
 
 
 class S3Error(Exception):
@@ -144,6 +148,8 @@ class S3Server:
         self.buckets_paging = "aws"
         self.send_regions = True
         self.redirect_mode = "400"
+        #: The domain under which `<bucket>.<virtual_host>` addresses a bucket (None: path style only).
+        self.virtual_host: str | None = None
         self.requests: list[Recorded] = []
         self.buckets: dict[str, Bucket] = {}
         self.uploads: dict[str, Upload] = {}
@@ -224,7 +230,9 @@ class S3Server:
             (unquote(n), unquote(v)) for n, _, v in (p.partition("=") for p in raw_query.split("&") if p)
         ]
         params = dict(reversed(query))  # the first occurrence counts
-        op = _op(raw_path, params)
+        host = headers.get("host", "")
+        path = self._bucket_path(host, raw_path)
+        op = _op(path, params)
         region = ""
         try:
             with self._lock:
@@ -232,7 +240,7 @@ class S3Server:
             if failure:
                 raise S3Error(failure[0], failure[1], "injected failure")
             region = self._authenticate(method, raw_path, raw_query, headers)
-            body, extra = self._operate(method, raw_path, params, op, region)
+            body, extra = self._operate(method, path, params, op, region)
             status, code = 200, ""
         except S3Error as exc:
             status, code = exc.status, exc.code
@@ -243,8 +251,18 @@ class S3Server:
             ).encode()
             extra = {"x-amz-bucket-region": exc.extra["Region"]} if "Region" in exc.extra else {}
         with self._lock:
-            self.requests.append(Recorded(method, raw_path, query, op, status, code, region))
+            self.requests.append(Recorded(method, raw_path, query, op, status, code, region, host))
         return status, body, extra
+
+    def _bucket_path(self, host: str, raw_path: str) -> str:
+        """The path-style path of a request: `/<bucket>/<key>`, the bucket taken from `Host` when it
+        is `<bucket>.<virtual_host>` (the signature still covers the path as received)."""
+        name = host.rpartition(":")[0] if host.count(":") == 1 else host
+        suffix = f".{self.virtual_host}" if self.virtual_host else None
+        if suffix is None or not name.lower().endswith(suffix) or len(name) <= len(suffix):
+            return raw_path
+        bucket = name[: -len(suffix)]
+        return "/" + quote(bucket, safe="") + ("" if raw_path in ("", "/") else raw_path)
 
     def _authenticate(self, method: str, raw_path: str, raw_query: str, headers: dict[str, str]) -> str:
         auth = headers.get("authorization")

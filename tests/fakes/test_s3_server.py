@@ -93,3 +93,39 @@ def test_unknown_bucket_and_upload(server: S3Server) -> None:
     with pytest.raises(ClientError) as upload:
         client(server).list_parts(Bucket="b-0", Key="plain", UploadId="nope")
     assert upload.value.response["Error"]["Code"] == "NoSuchUpload"
+
+
+def test_virtual_host_addressing_as_botocore_signs_it(
+    server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    import urllib3.util.connection
+
+    real = urllib3.util.connection.create_connection
+
+    def loopback(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        # `*.s3.localhost` does not resolve here: send it to 127.0.0.1, the Host header unchanged.
+        host = "127.0.0.1" if address[0].endswith("s3.localhost") else address[0]
+        return real((host, address[1]), *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", loopback)
+    monkeypatch.setattr(server, "virtual_host", "s3.localhost")
+    virtual = boto3.client(
+        "s3",
+        endpoint_url=f"http://s3.localhost:{server.port}",
+        region_name="us-east-1",
+        aws_access_key_id=server.access_key_id,
+        aws_secret_access_key=server.secret,
+        config=Config(s3={"addressing_style": "virtual"}, retries={"max_attempts": 1}),
+    )
+    server.reset_log()
+    flat = virtual.list_objects_v2(Bucket="b-0")
+    assert [o["Key"] for o in flat["Contents"]] == sorted(KEYS)
+    upload = virtual.list_multipart_uploads(Bucket="b-0")["Uploads"][0]
+    parts = virtual.list_parts(Bucket="b-0", Key=upload["Key"], UploadId=upload["UploadId"])["Parts"]
+    assert [p["PartNumber"] for p in parts] == [1, 2, 5, 9]
+    assert [(r.op, r.status, r.host, r.path.startswith("/b-0")) for r in server.requests] == [
+        (op, 200, f"b-0.s3.localhost:{server.port}", False)
+        for op in ("list_objects", "list_uploads", "list_parts")
+    ]

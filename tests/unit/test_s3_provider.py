@@ -52,7 +52,7 @@ def test_buckets_parse_namespaced_xml_with_regions() -> None:
     assert page.regions == {"a": "eu-west-1"} and page.continuation == "tok"
 
 
-def test_objects_in_s3_order_with_marker_and_fields() -> None:
+def test_objects_page_as_sent_with_marker_and_fields() -> None:
     body = (
         f"<ListBucketResult {NS}><Name>b</Name><Prefix>p/</Prefix><IsTruncated>true</IsTruncated>"
         "<NextContinuationToken>next</NextContinuationToken>"
@@ -64,15 +64,15 @@ def test_objects_in_s3_order_with_marker_and_fields() -> None:
         "<CommonPrefixes><Prefix>p/a/</Prefix></CommonPrefixes><CommonPrefixes><Prefix>p/0/</Prefix></CommonPrefixes>"
         "</ListBucketResult>"
     ).encode()
-    page = parse.objects(body, "p/", "t")
-    assert [(e.name, e.is_dir) for e in page.entries] == [
-        ("0", True),
-        ("a", False),
-        ("a.txt", False),
-        ("a", True),
+    page = parse.objects(body, "p/", "t", dir_mtime=7.0)
+    # As sent: which of these a directory shows is names.decide's (tests/unit/test_s3_walk.py).
+    assert [(k, e.name) for k, e in page.objects] == [("p/", ""), ("p/a", "a"), ("p/a.txt", "a.txt")]
+    assert [(k, e.name, e.is_dir, e.mtime) for k, e in page.prefixes] == [
+        ("p/a/", "a", True, 7.0),
+        ("p/0/", "0", True, 7.0),
     ]
-    assert page.markers == 1 and page.next_token == "next"
-    a = page.entries[1]
+    assert page.next_token == "next"
+    a = page.objects[1][1]
     assert (a.size, a.mtime) == (12, 1255369830.0)
     assert dict(a.xattrs()) == {
         "user.s3.key": "p/a",
@@ -83,8 +83,9 @@ def test_objects_in_s3_order_with_marker_and_fields() -> None:
         "user.s3.owner.display_name": "me",
         "user.s3.checksum_algorithm": "CRC32,SHA256",
     }
-    assert page.entries[2].size == 0  # a size that does not parse
-    assert page.entries[3].ref == ("p/a/",) and page.entries[3].xattr("user.s3.prefix") == "p/a/"
+    assert page.objects[2][1].size == 0  # a size that does not parse
+    directory = page.prefixes[0][1]
+    assert directory.ref == ("p/a/",) and directory.xattr("user.s3.prefix") == "p/a/"
 
 
 @pytest.mark.parametrize(
@@ -97,6 +98,10 @@ def test_objects_in_s3_order_with_marker_and_fields() -> None:
         (b"<ListBucketResult><Contents><Key>q/x</Key></Contents></ListBucketResult>", "outside prefix"),
         (
             b"<ListBucketResult><CommonPrefixes><Prefix>p/x</Prefix></CommonPrefixes></ListBucketResult>",
+            "outside",
+        ),
+        (
+            b"<ListBucketResult><CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes></ListBucketResult>",
             "outside",
         ),
         (b"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>", "NextContinuationToken"),
@@ -305,8 +310,10 @@ def test_lookup_objects_answers_exactly_the_listing_entry(strict: S3Server) -> N
     assert found is not None and (found.name, found.size, found.fields) == ("file", 3, listing["file"].fields)
     assert strict.count() == 1
     strict.reset_log()
-    # `name` is both an object and a prefix: the object is what the listing shows first.
-    assert p.lookup(root, "name") is not None and not p.lookup(root, "name").is_dir  # type: ignore[union-attr]
+    # `name` is both an object and a prefix: the directory, as the listing shows it (README "Names").
+    name = p.lookup(root, "name")
+    assert name is not None and name.is_dir and name.fields == listing["name"].fields
+    assert ("name", "object shadowed by a directory of the same name") in p.not_shown(root)
     deep = p.lookup(root, "deep")
     assert (
         deep is not None and deep.is_dir and deep.fields == listing["deep"].fields and deep.ref == ("deep/",)
@@ -366,7 +373,7 @@ def test_wrong_region_is_followed_once_never_looped(
     p = provider(strict)
     calls: list[str] = []
 
-    def always_elsewhere(op: str, base: str, path: str, query: Any, region: str, what: str) -> bytes:
+    def always_elsewhere(op: str, base: str, path: str, query: Any, region: str, what: str, *_: Any) -> bytes:
         calls.append(region)
         raise WrongRegion("HTTP 301 PermanentRedirect", "eu-west-1" if region != "eu-west-1" else "us-west-2")
 
@@ -416,7 +423,7 @@ def test_fetch_page_names_the_next_token_before_parsing(strict: S3Server) -> Non
         cursor = page.next_cursor
         if cursor is None:
             break
-    assert names == ["deep", "file", "name", "name-2", "name.txt", "name", "only", "x"]
+    assert names == ["deep", "file", "name-2", "name", "name.txt", "only", "x"]  # each page by name
     truncated = b"<IsTruncated>true</IsTruncated><NextContinuationToken> a&amp;b </NextContinuationToken>"
     assert parse.next_token_hint(truncated) == "a&b"
     assert parse.next_token_hint(b"<ListBucketResult/>") is None

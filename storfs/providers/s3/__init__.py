@@ -25,6 +25,7 @@ from storfs.providers.base import ListingKey, Provider
 from storfs.providers.common import endpoint, required_string
 from storfs.providers.s3 import credentials, parse
 from storfs.providers.s3.errors import Unsupported, WrongRegion, decode_error
+from storfs.providers.s3.objects import Objects
 from storfs.providers.s3.signer import SigV4Auth, uri_encode
 from storfs.redact import REDACTOR
 from storfs.source import Fetched, OnSent
@@ -110,6 +111,7 @@ class S3Provider(Provider):
         self._paged_buckets = True
         #: The time prefix directories show: S3 keeps none for them, so, like fixed levels, the start.
         self.started = float(int(clock()))
+        self.objects = Objects(self._bucket_send, self.page_size, self.label, self.started)
 
     @classmethod
     def discover(cls, env: Mapping[str, str], home: Path) -> list[tuple[dict[str, Any], str]]:
@@ -141,24 +143,16 @@ class S3Provider(Provider):
     def fetch_page(self, key: ListingKey, cursor: str | None, on_sent: OnSent = None) -> Fetched:
         """One page's body, parsed on demand. S3 sends the paging fields before the items, so the
         next cursor is named before the parse and the next request can leave first (the engine
-        checks the hint against the parsed page). A NotFound on a later page is the engine's to
-        turn into EIO (the listing vanished under its reader)."""
+        checks the hint against the parsed page); `on_sent` hears when the request is on the wire.
+        A NotFound on a later page is the engine's to turn into EIO (the listing vanished)."""
         if key.kind == BUCKETS:
-            return Fetched.ready(self._list_buckets(cursor))
+            return Fetched.ready(self._list_buckets(cursor, on_sent))
         if key.kind == OBJECTS:
-            bucket, prefix = key.args
-            body = self._objects_body(bucket, prefix, cursor)
-            what = f"{self.label} ListObjectsV2 {bucket}"
-
-            def objects() -> Page:
-                page = parse.objects(body, prefix, what, self.started)
-                return Page(page.entries, page.next_token)
-
-            return Fetched(objects, parse.next_token_hint(body))
+            return self.objects.fetch(key, cursor, on_sent)
         if key.kind == UPLOADS:
             (bucket,) = key.args
             what = f"{self.label} ListMultipartUploads {bucket}"
-            body = self._uploads_body(bucket, cursor, what)
+            body = self._uploads_body(bucket, cursor, what, on_sent)
 
             def uploads() -> Page:
                 page = parse.uploads(body, what)
@@ -168,7 +162,7 @@ class S3Provider(Provider):
         if key.kind == PARTS:
             bucket, object_key, upload_id = key.args
             what = f"{self.label} ListParts {bucket} upload {upload_id}"
-            body = self._parts_body(bucket, object_key, upload_id, cursor, what)
+            body = self._parts_body(bucket, object_key, upload_id, cursor, what, on_sent)
 
             def parts() -> Page:
                 page = parse.parts(body, what)
@@ -177,13 +171,20 @@ class S3Provider(Provider):
             return Fetched(parts, parse.next_part_hint(body))
         raise NotFound(f"{self.label}: no listing {key.kind!r}")
 
+    def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
+        if key.kind == OBJECTS:
+            return self.objects.list_subtree(key, limit)
+        raise NotImplementedError(f"no flat listing of {key.kind}")
+
+    def not_shown(self, key: ListingKey) -> list[tuple[str, str]]:
+        return self.objects.not_shown(key) if key.kind == OBJECTS else []
+
     def lookup(self, key: ListingKey, name: str) -> Entry | None:
         """One name of a listing with one small request (two for a directory behind siblings)."""
         if "/" in name or name in ("", ".", ".."):
             return None
         if key.kind == OBJECTS:
-            bucket, prefix = key.args
-            return self._lookup_object(bucket, prefix, name)
+            return self.objects.lookup(key, name)
         if key.kind == BUCKETS:
             page = self._buckets_request({"prefix": name, "max-buckets": "1"}, "lookup_bucket")
             if any(not entry.name.startswith(name) for entry in page.entries):
@@ -198,12 +199,12 @@ class S3Provider(Provider):
 
     # -- requests ------------------------------------------------------------------------------
 
-    def _list_buckets(self, cursor: str | None) -> Page:
+    def _list_buckets(self, cursor: str | None, on_sent: OnSent = None) -> Page:
         query = {"max-buckets": str(self.page_size)} if self._paged_buckets else {}
         if cursor is not None:
             query["continuation-token"] = cursor
         try:
-            page = self._buckets_request(query, "list_buckets")
+            page = self._buckets_request(query, "list_buckets", on_sent)
         except Unsupported:
             if cursor is not None or not self._paged_buckets:
                 raise
@@ -220,9 +221,9 @@ class S3Provider(Provider):
         page = self._buckets_request({}, "list_buckets")
         return Page(page.entries, page.continuation)
 
-    def _buckets_request(self, query: dict[str, str], op: str) -> parse.BucketsPage:
+    def _buckets_request(self, query: dict[str, str], op: str, on_sent: OnSent = None) -> parse.BucketsPage:
         what = f"{self.label} ListBuckets"
-        body = self._send(op, self._service_origin(self.region), "/", query, self.region, what)
+        body = self._send(op, self._service_origin(self.region), "/", query, self.region, what, on_sent)
         page = parse.buckets(body, what)
         with self._lock:
             for bucket, region in page.regions.items():
@@ -230,47 +231,20 @@ class S3Provider(Provider):
                     self._regions[bucket] = region
         return page
 
-    def _objects_body(self, bucket: str, prefix: str, cursor: str | None) -> bytes:
-        query = {"list-type": "2", "delimiter": "/", "max-keys": str(self.page_size)}
-        if prefix:
-            query["prefix"] = prefix
-        if cursor is not None:
-            query["continuation-token"] = cursor
-        return self._bucket_send("list_objects", bucket, "", query, f"{self.label} ListObjectsV2 {bucket}")
-
-    def _lookup_object(self, bucket: str, prefix: str, name: str) -> Entry | None:
-        query = {"list-type": "2", "delimiter": "/", "max-keys": "2", "prefix": prefix + name}
-        page = self._objects_request(bucket, prefix, query, "lookup_object")
-        # In S3's order an object `name` comes first; it wins over a prefix `name/` as in a listing.
-        for entry in page.entries:
-            if entry.name == name:
-                return entry
-        if page.next_token is None:
-            return None
-        # Siblings such as `name.txt` sort between `name` and `name/`: ask for the prefix itself.
-        query = {"list-type": "2", "delimiter": "/", "max-keys": "1", "prefix": f"{prefix}{name}/"}
-        inner = self._objects_request(bucket, f"{prefix}{name}/", query, "lookup_object")
-        if not inner.entries and not inner.markers:
-            return None
-        return parse.prefix_entry(prefix, f"{prefix}{name}/", self.started)
-
-    def _objects_request(self, bucket: str, prefix: str, query: dict[str, str], op: str) -> parse.ObjectsPage:
-        what = f"{self.label} ListObjectsV2 {bucket}"
-        body = self._bucket_send(op, bucket, "", query, what)
-        return parse.objects(body, prefix, what, self.started)
-
-    def _uploads_body(self, bucket: str, cursor: str | None, what: str) -> bytes:
+    def _uploads_body(self, bucket: str, cursor: str | None, what: str, on_sent: OnSent = None) -> bytes:
         query = {"uploads": "", "max-uploads": str(self.page_size)}
         if cursor is not None:
             key_marker, upload_id_marker = json.loads(cursor)
             query |= {"key-marker": key_marker, "upload-id-marker": upload_id_marker}
-        return self._bucket_send("list_uploads", bucket, "", query, what)
+        return self._bucket_send("list_uploads", bucket, "", query, what, on_sent)
 
-    def _parts_body(self, bucket: str, key: str, upload_id: str, marker: str | None, what: str) -> bytes:
+    def _parts_body(
+        self, bucket: str, key: str, upload_id: str, marker: str | None, what: str, on_sent: OnSent = None
+    ) -> bytes:
         query = {"uploadId": upload_id, "max-parts": str(self.page_size)}
         if marker is not None:
             query["part-number-marker"] = marker
-        return self._bucket_send("list_parts", bucket, key, query, what)
+        return self._bucket_send("list_parts", bucket, key, query, what, on_sent)
 
     # -- addressing, regions, signing ----------------------------------------------------------
 
@@ -291,12 +265,14 @@ class S3Provider(Provider):
         with self._lock:
             return self._regions.get(bucket, self.region)
 
-    def _bucket_send(self, op: str, bucket: str, key: str, query: dict[str, str], what: str) -> bytes:
+    def _bucket_send(
+        self, op: str, bucket: str, key: str, query: dict[str, str], what: str, on_sent: OnSent = None
+    ) -> bytes:
         # The key goes on the wire percent-encoded once and otherwise untouched: `..` stays `..`.
         path = "/" + uri_encode(key, keep_slash=True)
         region = self.bucket_region(bucket)
         try:
-            return self._send(op, self._bucket_base(bucket, region), path, query, region, what)
+            return self._send(op, self._bucket_base(bucket, region), path, query, region, what, on_sent)
         except WrongRegion as exc:
             if exc.region == region or not REGION.fullmatch(exc.region):
                 raise BadResponse(f"{what}: {exc}, which is where it was sent") from None
@@ -305,11 +281,20 @@ class S3Provider(Provider):
             self._regions[bucket] = region
         log.info("%s: bucket %s is in %s; asking there", self.label, bucket, region)
         try:  # followed once: a second wrong-region answer is an error, never a loop
-            return self._send(op, self._bucket_base(bucket, region), path, query, region, what)
+            return self._send(op, self._bucket_base(bucket, region), path, query, region, what, on_sent)
         except WrongRegion as again:
             raise BadResponse(f"{what}: {again} after following a redirect to {region!r}") from None
 
-    def _send(self, op: str, base: str, path: str, query: Mapping[str, str], region: str, what: str) -> bytes:
+    def _send(
+        self,
+        op: str,
+        base: str,
+        path: str,
+        query: Mapping[str, str],
+        region: str,
+        what: str,
+        on_sent: OnSent = None,
+    ) -> bytes:
         # Prepared by hand and signed last: requests' URL preparation would resolve `.`/`..`
         # segments in object keys, so the signed path would not be the path sent.
         request = requests.PreparedRequest()
@@ -320,7 +305,7 @@ class S3Provider(Provider):
         )
         request.url = base + path + ("?" + wire if wire else "")
         self._signer(region)(request)
-        return self.get(request, op=op, what=what).content
+        return self.get(request, op=op, what=what, on_sent=on_sent).content
 
     def _signer(self, region: str) -> SigV4Auth:
         with self._lock:

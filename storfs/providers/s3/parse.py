@@ -118,29 +118,28 @@ def buckets(body: bytes, what: str) -> BucketsPage:
 
 @dataclass
 class ObjectsPage:
-    entries: list[Entry]
+    """One ListObjectsV2 page as the server sent it, before the names rules (`names.decide`)."""
+
+    #: `(key, entry)` in S3's order, each entry named by what follows the listed prefix (the
+    #: directory's own marker `a/` inside `a/` is named "").
+    objects: list[tuple[str, Entry]]
+    #: `(common prefix, directory entry)`, the entry named by its segment (without the `/`).
+    prefixes: list[tuple[str, Entry]]
     next_token: str | None
-    #: Keys that end in `/` inside the listed prefix and equal it: the directory's own marker.
-    markers: int = 0
 
 
 def objects(body: bytes, prefix: str, what: str, dir_mtime: float = 0.0) -> ObjectsPage:
-    """One ListObjectsV2 page under `prefix` (delimiter `/`): files and subdirectories by name.
+    """One ListObjectsV2 page of keys starting with `prefix`, named by what follows `prefix`.
 
-    Names are what follows `prefix`; a CommonPrefix `a/b/` under `a/` is the directory `b`, its
-    full prefix kept in `ref`, its time `dir_mtime` (S3 keeps none for a prefix). The key equal
-    to `prefix` (a zero-byte `a/` directory marker) is the directory itself, not an entry in it.
+    A CommonPrefix `a/b/` under `a/` is the directory `b`, its full prefix kept in `ref`, its time
+    `dir_mtime` (S3 keeps none for a prefix). Which of them a directory shows is `names.decide`'s.
     """
     root = load_xml(body, "ListBucketResult", what)
-    page = ObjectsPage([], None)
-    items: list[tuple[str, int, Entry]] = []
+    found: list[tuple[str, Entry]] = []
     for item in root.iter("Contents"):
         key = required(item, "Key", what)
         if not key.startswith(prefix):
             raise BadResponse(f"{what} answered a key outside prefix {prefix!r}")
-        if key == prefix:
-            page.markers += 1
-            continue
         entry = Entry(
             key[len(prefix) :],
             is_dir=False,
@@ -149,22 +148,18 @@ def objects(body: bytes, prefix: str, what: str, dir_mtime: float = 0.0) -> Obje
             fields=fields_of(item),
             ref=(key,),
         )
-        items.append((key, 1, entry))
+        found.append((key, entry))
+    prefixes: list[tuple[str, Entry]] = []
     for common in root.iter("CommonPrefixes"):
         full = required(common, "Prefix", what)
-        if not full.startswith(prefix) or not full.endswith("/"):
+        if not full.startswith(prefix) or not full.endswith("/") or len(full) <= len(prefix):
             raise BadResponse(f"{what} answered a common prefix {full[:64]!r} outside {prefix!r}")
-        items.append((full, 0, prefix_entry(prefix, full, dir_mtime)))
-    # S3's own order (by key, a prefix by its text with the `/`), so where `a` is both an object
-    # and a prefix, the object comes first on every page and the directory is the duplicate.
-    items.sort(key=lambda item: item[0])
-    page.entries = [entry for _, _, entry in items]
+        prefixes.append((full, prefix_entry(full, full[len(prefix) : -1], dir_mtime)))
     truncated = is_true(root, "IsTruncated")
     token = text(root, "NextContinuationToken")
     if truncated and not token:
         raise BadResponse(f"{what}: IsTruncated without NextContinuationToken")
-    page.next_token = token if truncated else None
-    return page
+    return ObjectsPage(found, prefixes, token if truncated else None)
 
 
 def _raw(body: bytes, tag: str, limit: int = 8192) -> str | None:
@@ -203,9 +198,9 @@ def next_part_hint(body: bytes) -> str | None:
     return marker if marker.isdigit() and _truncated(body) else None
 
 
-def prefix_entry(prefix: str, full: str, mtime: float = 0.0) -> Entry:
-    """The directory a CommonPrefix `full` is inside the listing of `prefix`."""
-    return Entry(full[len(prefix) : -1], is_dir=True, mtime=mtime, fields=(_PREFIX, full), ref=(full,))
+def prefix_entry(full: str, segment: str, mtime: float = 0.0) -> Entry:
+    """The directory `segment` that the common prefix `full` (`a/b/`) shows."""
+    return Entry(segment, is_dir=True, mtime=mtime, fields=(_PREFIX, full), ref=(full,))
 
 
 _PREFIX = field_name(PROVIDER, "prefix")
