@@ -330,9 +330,9 @@ def _send(
         STATS.request(account, op, "too_large")  # not logged here: the listing reports a BadResponse
         raise BadResponse(
             f"{what}: the response is larger than {exc.limit} bytes (raise `max_body_bytes` in [http])"
-        ) from None
+        ) from exc
     except Exception as exc:
-        raise _failure(exc, watch, account, op, what, settings) from None
+        raise _failure(exc, watch, account, op, what, settings) from exc
     finally:
         _CURRENT.watch = None
     retries = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
@@ -398,7 +398,11 @@ def _read_body(response: requests.Response, limit: int, watch: Watch, *, decode:
 def _failure(
     exc: BaseException, watch: Watch, account: str, op: str, what: str, settings: HttpSettings
 ) -> StorfsError:
-    """The StorfsError a failed send or body read means (logged once, here)."""
+    """The StorfsError a failed send or body read means (logged once, here; its cause at debug).
+
+    The cause's text may hold the request's URL with its query (a SAS `sig=`): it reaches a
+    log only through the handlers' redactor, never a message of the error returned."""
+    log.debug("%s: %s", what, type(exc).__name__, exc_info=exc)
     if watch.expired or watch.remaining() <= 0:
         STATS.request(account, op, "timeout")
         log.warning("%s: no complete answer within the %gs deadline: closed", what, settings.deadline)

@@ -3,17 +3,15 @@ the engine (tree, cache, listing) exactly as the mount reads it, against servers
 signatures and paging: the listing equals the server's, costs ceil(n / page) requests, a wrong
 secret is EACCES, a 503 on one page is retried, and a one-name lookup equals the listed entry.
 
-A new provider or listing kind adds one entry to `KINDS` (a function that seeds a server and
-returns a `Kind`).
+The kinds come from the backend registry (`tests/backends.py`): a new provider or listing kind
+adds its `Kind` factory to its entry there.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -24,226 +22,9 @@ from storfs.errors import AccessDenied
 from storfs.providers import PROVIDERS
 from storfs.transport import HttpSettings
 from storfs.tree import Tree
-from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
-from tests.fakes.counting_proxy import CountingProxy
-from tests.fakes.oas_server import OASServer
-from tests.fakes.qingstor_server import QingStorServer
-from tests.fakes.s3_server import S3Server
-
-PAGE = 4
-N = 11  # entries of every listing: three pages
-
-
-@dataclass
-class Kind:
-    """One listing of one provider account, seeded with N entries."""
-
-    provider: str
-    table: dict[str, Any]
-    path: str  # under /<provider>/main/
-    expected: dict[str, int]  # name -> size
-    requests: Callable[[], int]  # list requests of this listing so far
-    fail_once: Callable[[int], None]  # the next request answers this status
-    wrong_secret: dict[str, Any]
-    lookup: bool = False  # whether the provider answers one name with one small request
-    #: Object listings ask, at each page boundary, whether the page's last key is also a prefix
-    #: (a tiny `limit=1` request) to apply the object-and-prefix rule: one more request a page.
-    boundary_checks: bool = False
-
-
-def azure_containers(stack: ExitStack, azurite: Azurite) -> Kind:
-    names = [f"kind-c{i:02d}" for i in range(N)]
-    azurite.create_containers(names)
-    proxy = stack.enter_context(CountingProxy(f"http://127.0.0.1:{azurite.port}"))
-    table = {"account": AZURITE_ACCOUNT, "key": AZURITE_KEY, "endpoint": f"{proxy.url}/{AZURITE_ACCOUNT}"}
-    # Azurite is shared with other modules: compare with everything it holds.
-    expected = dict.fromkeys(azurite.list_container_names(), 0)
-    return Kind(
-        "azure",
-        table,
-        "containers",
-        expected,
-        lambda: proxy.count_op("list_containers"),
-        lambda status: proxy.fail_next(status),
-        {"key": "A" * 86 + "=="},
-        lookup=True,
-    )
-
-
-def azure_blobs(stack: ExitStack, azurite: Azurite) -> Kind:
-    names = {f"dir/blob {i:02d}.log": b"x" * (10 * i) for i in range(N)}
-    names["dir/sub/deeper.bin"] = b"y"  # a prefix directory inside the listing
-    azurite.upload_blobs("kind-blobs", names)
-    proxy = stack.enter_context(CountingProxy(f"http://127.0.0.1:{azurite.port}"))
-    table = {"account": AZURITE_ACCOUNT, "key": AZURITE_KEY, "endpoint": f"{proxy.url}/{AZURITE_ACCOUNT}"}
-    expected = {f"blob {i:02d}.log": 10 * i for i in range(N)} | {"sub": 0}
-    return Kind(
-        "azure",
-        table,
-        "containers/kind-blobs/blobs/dir",
-        expected,
-        lambda: proxy.count_op("list_blobs"),
-        lambda status: proxy.fail_next(status),
-        {"key": "A" * 86 + "=="},
-        lookup=True,
-        boundary_checks=True,
-    )
-
-
-def qingstor_objects(stack: ExitStack, azurite: Azurite) -> Kind:
-    server = _qingstor(stack)
-    expected = {}
-    for i in range(N):
-        server.add_object("bucket-02", f"dir/obj {i:02d}.bin", b"z" * (7 * i))
-        expected[f"obj {i:02d}.bin"] = 7 * i
-    server.add_object("bucket-02", "dir/sub/deeper.bin", b"y")
-    expected["sub"] = 0
-    kind = _qingstor_kind(server, "buckets/bucket-02/objects/dir", expected, "list_objects", lookup=True)
-    return dataclasses.replace(kind, boundary_checks=True)
-
-
-def _qingstor(stack: ExitStack) -> QingStorServer:
-    server = stack.enter_context(QingStorServer())
-    for i in range(N):
-        server.add_bucket(f"bucket-{i:02d}", created=f"2015-07-{i + 1:02d}T04:45:57Z")
-    return server
-
-
-def _qingstor_kind(
-    server: QingStorServer, path: str, expected: dict[str, int], op: str, lookup: bool = False
-) -> Kind:
-    table = {
-        "access_key_id": server.access_key_id,
-        "secret_access_key": server.secret_access_key,
-        "endpoint": server.url,
-    }
-    return Kind(
-        "qingstor",
-        table,
-        path,
-        expected,
-        lambda: server.count(op),
-        lambda status: server.fail_next(status, "service_unavailable"),
-        {"secret_access_key": "wrong"},
-        lookup=lookup,
-    )
-
-
-def qingstor_buckets(stack: ExitStack, azurite: Azurite) -> Kind:
-    server = _qingstor(stack)
-    return _qingstor_kind(server, "buckets", {f"bucket-{i:02d}": 0 for i in range(N)}, "list_buckets")
-
-
-def qingstor_uploads(stack: ExitStack, azurite: Azurite) -> Kind:
-    server = _qingstor(stack)
-    ids = [server.add_upload("bucket-00", f"dir/key {i}", upload_id=f"up-{i:02d}") for i in range(N)]
-    return _qingstor_kind(server, "buckets/bucket-00/uploads", dict.fromkeys(ids, 0), "list_uploads")
-
-
-def qingstor_parts(stack: ExitStack, azurite: Azurite) -> Kind:
-    server = _qingstor(stack)
-    upload = server.add_upload("bucket-01", "big file.bin", upload_id="up-parts")
-    sizes = {}
-    for number in range(1, N + 1):
-        server.add_part("bucket-01", upload, number, size=1000 + number)
-        sizes[f"{number:05d}"] = 1000 + number
-    return _qingstor_kind(server, "buckets/bucket-01/uploads/up-parts/parts", sizes, "list_parts")
-
-
-def oas_vaults(stack: ExitStack, azurite: Azurite) -> Kind:
-    server = stack.enter_context(OASServer())
-    sizes = {}
-    for i in range(N):
-        server.add_vault(f"vault-{i:02d}", size_in_bytes=100 * i)
-        sizes[f"vault-{i:02d}"] = 100 * i
-    table = {
-        "access_key_id": server.access_key_id,
-        "access_key_secret": server.access_key_secret,
-        "endpoint": server.url,
-    }
-    return Kind(
-        "oas",
-        table,
-        "vaults",
-        sizes,
-        lambda: server.count("list_vaults"),
-        lambda status: server.fail_next(status, "ServiceUnavailable"),
-        {"access_key_secret": "wrong"},
-    )
-
-
-def _s3(stack: ExitStack) -> S3Server:
-    server = stack.enter_context(S3Server())
-    for i in range(N):
-        server.add_bucket(f"bucket-{i:02d}", region="eu-west-1" if i == 1 else "us-east-1")
-    return server
-
-
-def _s3_kind(server: S3Server, path: str, expected: dict[str, int], op: str, lookup: bool = False) -> Kind:
-    table = {
-        "access_key_id": server.access_key_id,
-        "secret_access_key": server.secret,
-        "endpoint": server.url,
-    }
-    return Kind(
-        "s3",
-        table,
-        path,
-        expected,
-        lambda: server.count(op),
-        lambda status: server.fail_next(status, "SlowDown"),
-        {"secret_access_key": "wrong"},
-        lookup=lookup,
-    )
-
-
-def s3_buckets(stack: ExitStack, azurite: Azurite) -> Kind:
-    server = _s3(stack)
-    return _s3_kind(server, "buckets", {f"bucket-{i:02d}": 0 for i in range(N)}, "list_buckets", lookup=True)
-
-
-def s3_objects(stack: ExitStack, azurite: Azurite) -> Kind:
-    server = _s3(stack)
-    expected = {}
-    for i in range(N - 3):
-        server.add_object("bucket-01", f"dir/file {i:02d}=50%.bin", 10 * i)
-        expected[f"file {i:02d}=50%.bin"] = 10 * i
-    for sub in ("a", "b", "c"):  # subdirectories: common prefixes
-        server.add_object("bucket-01", f"dir/{sub}/inner", 1)
-        expected[sub] = 0
-    kind = _s3_kind(server, "buckets/bucket-01/objects/dir", expected, "list_objects", lookup=True)
-    return dataclasses.replace(kind, boundary_checks=True)  # the names rule's check at page ends
-
-
-def s3_uploads(stack: ExitStack, azurite: Azurite) -> Kind:
-    server = _s3(stack)
-    ids = [server.add_upload("bucket-01", f"dir/key {i}") for i in range(N)]
-    return _s3_kind(server, "buckets/bucket-01/uploads", dict.fromkeys(ids, 0), "list_uploads")
-
-
-def s3_parts(stack: ExitStack, azurite: Azurite) -> Kind:
-    server = _s3(stack)
-    upload = server.add_upload("bucket-01", "a/../big file.bin")
-    sizes = {}
-    for number in range(1, N + 1):
-        server.add_part(upload, number, size=1000 + number)
-        sizes[f"{number:05d}"] = 1000 + number
-    return _s3_kind(server, f"buckets/bucket-01/uploads/{upload}/parts", sizes, "list_parts")
-
-
-KINDS: dict[str, Callable[[ExitStack, Azurite], Kind]] = {
-    "s3-buckets": s3_buckets,
-    "s3-objects": s3_objects,
-    "s3-uploads": s3_uploads,
-    "s3-parts": s3_parts,
-    "azure-containers": azure_containers,
-    "azure-blobs": azure_blobs,
-    "qingstor-objects": qingstor_objects,
-    "qingstor-buckets": qingstor_buckets,
-    "qingstor-uploads": qingstor_uploads,
-    "qingstor-parts": qingstor_parts,
-    "oas-vaults": oas_vaults,
-}
+from tests.backends import KIND_PAGE as PAGE
+from tests.backends import KINDS, Kind
+from tests.fakes.azurite import Azurite
 
 
 @pytest.fixture(params=sorted(KINDS))
@@ -339,3 +120,7 @@ def test_a_one_name_lookup_equals_the_listed_entry(kind: Kind) -> None:
         assert provider.lookup(node.listing, "no-such-name-here") is None
     finally:
         tree.close()
+
+
+def test_every_provider_has_a_backend_and_a_kind() -> None:
+    assert {kind.partition("-")[0] for kind in KINDS} == set(PROVIDERS)

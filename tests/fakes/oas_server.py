@@ -20,8 +20,9 @@ ASSUMPTIONS (the docs give no list of error codes; only the HTTP status 403 for 
 and clock skew > 15 min is documented): every error code above, the 400 status for a bad
 version or limit, the check order, and the 405/404 statuses are our choices. Also assumed:
 an unknown ``marker`` returns the vaults whose VaultId >= marker (string order); an empty
-``marker`` means "from the start"; unknown query parameters are ignored; the canonical
-resource uses the percent-decoded path and query values.
+``marker`` means "from the start"; unknown query parameters are signed (they are part of the
+URI) and otherwise ignored; the canonical
+resource is the request's path and query as sent, percent-decoded (see `canonical_resource`).
 
 Error bodies are JSON ``{"code", "message", "type"}`` with ``type`` ``"client"`` for 4xx and
 ``"server"`` for 5xx, plus the ``x-oas-request-id`` header (providers.md 2.6).
@@ -49,50 +50,26 @@ MAX_SKEW_SECONDS = 15 * 60
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10
 
-# providers.md 2.3: query parameters that take part in the CanonicalizedResource (the OSS SDK
-# whitelist inherited by oassdk 0.2.5). Only `limit` and `marker` matter for ListVaults.
-SIGNED_QUERY_PARAMS = frozenset(
-    {
-        "acl",
-        "delete",
-        "group",
-        "limit",
-        "location",
-        "logging",
-        "marker",
-        "objectInfo",
-        "partNumber",
-        "response-cache-control",
-        "response-content-disposition",
-        "response-content-encoding",
-        "response-content-language",
-        "response-content-type",
-        "response-expires",
-        "uploadId",
-        "uploads",
-        "website",
-    }
-)
-
 _RFC1123_RE = re.compile(
     r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} "
     r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT"
 )
 
 
-def canonical_resource(path: str, query: list[tuple[str, str]]) -> str:
-    """Build the OAS CanonicalizedResource.
+def canonical_resource(target: str) -> str:
+    """The CanonicalizedResource of a request target, as the docs define it: the URI asked for.
 
-    INFERRED canonical form (providers.md 2.3, from oassdk 0.2.5 ``get_assign``; the help page
-    only says "the URI"): the (decoded) URI path, then the whitelisted query parameters that are
-    present, sorted by name in Python's default (case-sensitive) order, each rendered
-    ``name=value`` with the raw decoded value (bare ``name`` if the value is empty), joined by
-    ``&`` and prefixed by ``?``. Example: ``/vaults?limit=2&marker=FDD2...``.
+    The help page ("用户签名计算", providers.md 2.3 [doc]) says only that the resource is the URI
+    the request asks for; seed 001's examples write it `GET /vaults?limit=2&marker=FDD2...`. So
+    this is the target's path and query exactly as they arrive, in their order, every parameter
+    included, percent-decoded (assumption: the docs show no encoded character). Nothing here is
+    taken from a client's rule: the official SDK signs a sorted whitelist of parameters instead,
+    which agrees with this on every documented example and on a query sent sorted and unencoded
+    (providers.md 2.3); a request whose wire order differs from its signed order is refused.
     """
-    signed = sorted((kv for kv in query if kv[0] in SIGNED_QUERY_PARAMS), key=lambda kv: kv[0])
-    if not signed:
-        return path
-    return path + "?" + "&".join(f"{k}={v}" if v else k for k, v in signed)
+    split = urllib.parse.urlsplit(target)
+    path = urllib.parse.unquote(split.path)
+    return f"{path}?{urllib.parse.unquote(split.query)}" if split.query else path
 
 
 def canonical_oas_headers(headers: list[tuple[str, str]]) -> str:
@@ -293,7 +270,7 @@ class OASServer:
         with self._lock:
             return [self._vaults[k] for k in sorted(self._vaults)]
 
-    def _check_auth(self, method: str, path: str, query, header_items, headers) -> None:
+    def _check_auth(self, method: str, target: str, header_items, headers) -> None:
         version = headers.get("x-oas-version")
         if version != API_VERSION:
             raise _OASError(400, "InvalidArgument", f"x-oas-version must be {API_VERSION}, got {version!r}")
@@ -312,7 +289,7 @@ class OASServer:
         if key_id != self.access_key_id:
             raise _OASError(403, "InvalidAccessKeyId", "unknown AccessKeyId")
         expected = compute_signature(
-            self.access_key_secret, method, date, header_items, canonical_resource(path, query)
+            self.access_key_secret, method, date, header_items, canonical_resource(target)
         )
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise _OASError(403, "SignatureDoesNotMatch", "signature does not match")
@@ -364,7 +341,7 @@ class OASServer:
             if method not in ("GET", "HEAD"):
                 extra["Allow"] = "GET, HEAD"
                 raise _OASError(405, "MethodNotAllowed", f"method {method} not allowed")
-            self._check_auth(method, path, query, header_items, headers)
+            self._check_auth(method, raw_path, header_items, headers)
             if path != "/vaults":
                 raise _OASError(404, "ResourceNotFound", f"no such resource {path}")
             body = json.dumps(self._list_vaults(query), indent=4).encode()

@@ -10,16 +10,9 @@ from typing import Any
 
 import pytest
 
+from tests.backends import seed_azurite
 from tests.fakes.azurite import Azurite
-from tests.faults.tooling import (
-    KINDS,
-    RECORDERS,
-    Backend,
-    FaultMount,
-    make_backend,
-    mutating_requests,
-    seed_names,
-)
+from tests.faults.tooling import KINDS, RECORDERS, Backend, FaultMount, make_backend, mutating_requests
 from tests.harness import write_config
 
 MountFactory = Callable[..., FaultMount]
@@ -31,8 +24,7 @@ def fault_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]
     """One Azurite holding the seed containers; tests never change its data."""
     server = Azurite(tmp_path_factory.mktemp("fault-azurite")).start()
     try:
-        server.create_containers(seed_names(), metadata={seed_names()[0]: {"owner": "ops"}})
-        yield server
+        yield seed_azurite(server)
     finally:
         server.stop()
 

@@ -8,19 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.backends import PAGE, azure_page, qingstor_buckets, qingstor_uploads, s3_buckets, s3_uploads
 from tests.faults.conftest import MakeBackend, MountFactory
-from tests.faults.tooling import (
-    EIO_TEXT,
-    PAGE,
-    Backend,
-    LogWatch,
-    azure_page,
-    qingstor_buckets,
-    qingstor_uploads,
-    s3_buckets,
-    s3_uploads,
-    timed,
-)
+from tests.faults.tooling import EIO_TEXT, Backend, LogWatch, timed
 from tests.harness import run
 
 MAX_PAGES = 20

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import azure_container, azure_page, qingstor_bucket
 from tests.faults.conftest import MakeBackend, MountFactory
-from tests.faults.tooling import Backend, LogWatch, azure_container, azure_page, qingstor_bucket
+from tests.faults.tooling import Backend, LogWatch
 from tests.harness import run
 
 # Names a file system cannot hold; the listing must skip each of them.

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
+from tests.backends import PAGE
 from tests.faults.conftest import MakeBackend, MountFactory
-from tests.faults.tooling import EIO_TEXT, ETIMEDOUT_TEXT, KINDS, PAGE, LogWatch, timed
+from tests.faults.tooling import EIO_TEXT, ETIMEDOUT_TEXT, KINDS, LogWatch, timed
 from tests.harness import run
 
 CACHE = {"ttl": 300}

@@ -57,6 +57,12 @@ def signatures(proxies: list[CountingProxy]) -> set[str]:
     return {s for s in found if len(s) >= 16}
 
 
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
 def needles(secret: str) -> set[str]:
     return {secret, quote(secret, safe=""), quote(secret), quote(secret, safe="").lower()}
 
@@ -91,6 +97,8 @@ def test_no_secret_or_signature_in_any_log_line_attribute_or_error(
             "endpoint": f"{sas_proxy.url}/{AZURITE_ACCOUNT}",
         },
         "azure.conn": {"connection_string": connection_string},
+        # Unreachable: the failure's cause (logged at debug) names the URL, its sig included.
+        "azure.gone": {"account": AZURITE_ACCOUNT, "sas": sas, "endpoint": f"{closed_port_url()}/x"},
         "azure.wrong": azure.table(key=WRONG_AZURE_KEY),
         "qingstor.main": qingstor.table(),
         "qingstor.wrong": qingstor.table(secret_access_key=WRONG_QS_SECRET),
@@ -130,6 +138,8 @@ def test_no_secret_or_signature_in_any_log_line_attribute_or_error(
         denied = do("ls", str(m.path(provider, "wrong", top)))
         assert denied.returncode != 0 and "Permission denied" in denied.stderr, denied.stderr
         do("stat", str(m.path(provider, "wrong", top, "entry-001")))
+    gone = do("ls", str(m.path("azure", "gone", "containers")))
+    assert gone.returncode != 0 and EIO_TEXT in gone.stderr, gone.stderr
     outputs.append(m.path(".storfs", "stats").read_text())
     assert sas_proxy.failures_pending == 0 and qingstor.proxy.failures_pending == 0
 
@@ -155,6 +165,7 @@ def test_no_secret_or_signature_in_any_log_line_attribute_or_error(
 
     log = m.log()
     assert " DEBUG " in log, "the mount ran with --debug"
+    assert "Max retries exceeded with url: /x/?" in log, "the unreachable account's cause is logged"
     haystacks = {"the mount log": log, "command output, attributes and errors": "\n".join(outputs)}
     leaks = [
         f"{what} in {where}"

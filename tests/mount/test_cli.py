@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
 
+from tests.backends import AZURE
 from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 from tests.harness import fusermount, run, write_config
 
@@ -23,7 +24,7 @@ def seeded(azurite: Azurite) -> Azurite:
 
 
 def azure_table(server: Azurite, **extra: object) -> dict[str, object]:
-    return {"account": AZURITE_ACCOUNT, "key": AZURITE_KEY, "endpoint": server.endpoint, **extra}
+    return AZURE.table(server, **extra)
 
 
 def test_version() -> None:

@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+from tests.backends import AZURE, QINGSTOR
+from tests.fakes.azurite import Azurite
 from tests.fakes.qingstor_server import QingStorServer
 from tests.harness import run, write_config
 
@@ -68,23 +69,11 @@ def seeded(azurite: Azurite) -> Azurite:
 
 
 def qingstor_table(qs: QingStorServer, **extra: Any) -> dict[str, Any]:
-    return {
-        "access_key_id": AKID,
-        "secret_access_key": SECRET,
-        "endpoint": qs.url,
-        "page_size": PAGE,
-        **extra,
-    }
+    return QINGSTOR.table(qs, **{"page_size": PAGE, **extra})
 
 
 def azure_table(server: Azurite, **extra: Any) -> dict[str, Any]:
-    return {
-        "account": AZURITE_ACCOUNT,
-        "key": AZURITE_KEY,
-        "endpoint": server.endpoint,
-        "page_size": 5,
-        **extra,
-    }
+    return AZURE.table(server, **{"page_size": 5, **extra})
 
 
 def clean_env(home: Path) -> dict[str, str]:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+from tests.backends import AZURE, QINGSTOR
+from tests.fakes.azurite import AZURITE_KEY, Azurite
 from tests.fakes.qingstor_server import QingStorServer
 from tests.harness import Mount, fusermount, run, write_config
 
@@ -81,7 +82,7 @@ def test_accounts_from_the_environment_mount_without_any_config(
 def test_a_config_table_of_the_same_name_wins(seeded: Azurite, tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "c.toml",
-        {"azure.default": {"account": AZURITE_ACCOUNT, "key": AZURITE_KEY, "endpoint": seeded.endpoint}},
+        {"azure.default": AZURE.table(seeded)},
     )
     env = clean_env(tmp_path, AZURE_STORAGE_ACCOUNT="other", AZURE_STORAGE_KEY="QUFBQQ==")
     listed = run([*STORFS, "accounts", "--config", str(config)], env=env)
@@ -108,8 +109,7 @@ def test_no_accounts_anywhere_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.fixture
 def qs_mount(qingstor: QingStorServer, mount) -> Mount:
-    table = {"access_key_id": qingstor.access_key_id, "secret_access_key": qingstor.secret_access_key}
-    return mount({"qingstor.main": {**table, "endpoint": qingstor.url}, "cache": {"ttl": 300}})
+    return mount(qs_tables(qingstor))
 
 
 def test_refresh_and_sighup_make_the_next_ls_refetch_and_only_then(
@@ -159,8 +159,7 @@ def test_refresh_of_a_subtree_keeps_the_rest(qingstor: QingStorServer, qs_mount:
 
 
 def qs_tables(qingstor: QingStorServer) -> dict[str, dict[str, object]]:
-    table = {"access_key_id": qingstor.access_key_id, "secret_access_key": qingstor.secret_access_key}
-    return {"qingstor.main": {**table, "endpoint": qingstor.url}, "cache": {"ttl": 300}}
+    return {"qingstor.main": QINGSTOR.table(qingstor), "cache": {"ttl": 300}}
 
 
 def published_socket(m: Mount) -> Path:
@@ -281,8 +280,7 @@ def test_stats_command_and_counters_move(qs_mount: Mount, qingstor: QingStorServ
 
 
 def test_verbose_logs_one_line_per_request_without_secrets(qingstor: QingStorServer, mount) -> None:
-    table = {"access_key_id": qingstor.access_key_id, "secret_access_key": qingstor.secret_access_key}
-    m = mount({"qingstor.main": {**table, "endpoint": qingstor.url}}, options=())
+    m = mount({"qingstor.main": QINGSTOR.table(qingstor)}, options=())
     m.stop()
     config = m.config
     log = m.mountpoint.parent / "verbose.log"
@@ -303,7 +301,7 @@ def test_fstab_form_mounts_with_mount_t_fuse_storfs(seeded: Azurite, tmp_path: P
     assert shutil.which("mount.fuse3"), "fuse3 (installed by scripts/setup) provides mount.fuse3"
     config = write_config(
         tmp_path / "c.toml",
-        {"azure.dev": {"account": AZURITE_ACCOUNT, "key": AZURITE_KEY, "endpoint": seeded.endpoint}},
+        {"azure.dev": AZURE.table(seeded)},
     )
     mnt = tmp_path / "mnt"
     mnt.mkdir()

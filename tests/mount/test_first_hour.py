@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.backends import QINGSTOR
 from tests.fakes.azurite import AZURITE_KEY
 from tests.fakes.qingstor_server import QingStorServer
 from tests.harness import Mount, fusermount, run, write_config
@@ -35,12 +36,7 @@ def qingstor() -> Iterator[QingStorServer]:
 
 
 def qs_table(qs: QingStorServer, **extra: Any) -> dict[str, Any]:
-    return {
-        "access_key_id": qs.access_key_id,
-        "secret_access_key": qs.secret_access_key,
-        "endpoint": qs.url,
-        **extra,
-    }
+    return QINGSTOR.table(qs, **extra)
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import QINGSTOR
 from tests.fakes.qingstor_server import QingStorServer
 from tests.harness import Mount, run, write_config
 
@@ -53,7 +54,7 @@ def server() -> Iterator[tuple[QingStorServer, Seed]]:
 def mounted(server: tuple[QingStorServer, Seed], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mount]:
     qs, _ = server
     root = tmp_path_factory.mktemp("qingstor")
-    account = {"access_key_id": AKID, "secret_access_key": SECRET, "endpoint": qs.url}
+    account = QINGSTOR.table(qs)
     config = write_config(
         root / "config.toml",
         {

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from storfs.config import parse
 from storfs.entry import Entry
@@ -50,6 +52,26 @@ def list_all(provider: OASProvider) -> list[Entry]:
         if cursor is None:
             return entries
     raise AssertionError("listing did not end")
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    marker=st.text(st.sampled_from(" &=+%?#/~é") | st.characters(), min_size=1, max_size=40),
+    page_size=st.integers(1, 10),
+)
+def test_any_page_request_is_signed_as_the_docs_read_the_uri(
+    server: OASServer, marker: str, page_size: int
+) -> None:
+    """The fake checks the docs' rule (the URI as sent), storfs signs the SDK's (a sorted
+    whitelist, raw values): every request storfs sends must satisfy both."""
+    if not server.requests:
+        server.add_vault("only", vault_id="F" * 32)
+    provider = make_provider(server, page_size=page_size)
+    try:
+        page = provider.list_page(provider.top_level()["vaults"], marker)
+    finally:
+        provider.close()
+    assert [entry.name for entry in page.entries] == (["only"] if marker <= "F" * 32 else [])
 
 
 def attrs(entry: Entry) -> dict[str, str]:

@@ -41,7 +41,7 @@ def parse_vaults(body: bytes) -> Page:
     try:
         root = json.loads(body, parse_float=_JsonNumber, parse_int=_parse_int)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise BadResponse(f"{WHAT} answered malformed JSON ({type(exc).__name__})") from None
+        raise BadResponse(f"{WHAT} answered malformed JSON ({type(exc).__name__})") from exc
     if not isinstance(root, dict):
         raise BadResponse(f"{WHAT} answered {_kind(root)} instead of a JSON object")
     vaults = root.get("VaultList")

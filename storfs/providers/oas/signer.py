@@ -35,7 +35,8 @@ def canonical_oas_headers(headers: Mapping[str, str]) -> str:
 #   present, sorted by name (case-sensitive), each `name=value` with the raw decoded value (bare
 #   `name` when empty), joined by `&` and prefixed by `?`.
 # storfs writes ListVaults queries as `?limit=N&marker=M`, so this equals the sent query text and
-# the alternative reading ("path + full query string as sent") signs the same bytes. If the real
+# the alternative reading ("path + full query string as sent") signs the same bytes: the test fake
+# checks that reading (the docs': the URI), so every request sent satisfies both. If the real
 # service turns out to want something else, change only this block.
 SIGNED_QUERY_PARAMS = frozenset(
     {

@@ -16,8 +16,8 @@ PROVIDER = "qingstor"
 def load_json(body: bytes, what: str) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadResponse(f"{what} answered a body that is not JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadResponse(f"{what} answered a body that is not JSON") from exc
     if not isinstance(data, dict):
         raise BadResponse(f"{what} answered JSON that is not an object")
     return data
