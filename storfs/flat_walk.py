@@ -1,10 +1,14 @@
 """Flat walks: when `find`/`du`/`ls -R` walks a blobs or objects directory, list its subtree once.
 
-A walk shows itself as the sibling prefetcher sees it: the child listings of entry i, then of
-entry i+1, of one listing are opened. For a listing whose provider has a flat listing of a
-subtree (`Provider.list_subtree`), the whole subtree is then fetched in about
-ceil(N / page) requests, and every directory below that is not cached yet gets its complete
-listing from it, so the rest of the walk costs no request. A lone `ls` never triggers it.
+A walk shows itself in two ways. Mostly: the process that read listing P to its end opens a
+subdirectory of P (`find`, `du` and `ls -R` read a directory whole before entering it; a lone
+`ls P/x` never reads P), seen before that subdirectory's first page goes out; P's subtree is
+then listed flat. Else, as the sibling prefetcher sees it: the child listings of entry i, then
+of entry i+1, of one listing are opened; the container's or bucket's whole subtree is then
+listed flat. For a listing whose provider has a flat listing of a subtree
+(`Provider.list_subtree`), that costs about ceil(N / page) requests, and every directory below
+that is not cached yet gets its complete listing from it, so the rest of the walk costs no
+request. A lone `ls` never triggers it.
 
 Bounds: the flat listing gives up (and the walk goes on directory by directory) past
 `page_size` keys per subdirectory the walked listing has, so it never costs more requests
@@ -19,7 +23,7 @@ import logging
 import threading
 import time
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
 from storfs.entry import Entry, Page
 from storfs.keys import ListingKey
@@ -43,10 +47,10 @@ class FlatWalker:
         self._installed: TTLCache[ListingKey, bool] = TTLCache(maxsize=50_000, ttl=max(ttl, 1.0))
         self._unsupported: set[tuple[str, str, str]] = set()
 
-    def walk(self, key: ListingKey) -> bool:
-        """List flat the subtree of the topmost listing of `key`'s kind above the walked listing
-        `key` (a walk of `a/b/` lists the container or bucket once), and cache its listings.
-        Whether it did."""
+    def walk(self, key: ListingKey, *, whole: bool = True) -> bool:
+        """List flat the subtree of the walked listing `key` (`whole`: of the topmost listing of
+        its kind above it, so a walk of `a/b/` lists the container or bucket once), and cache its
+        listings. Whether it did."""
         kind = (key.provider, key.account, key.kind)
         parent = self.tree.cache.cached(key)
         if parent is None:
@@ -56,7 +60,7 @@ class FlatWalker:
         provider = next(p for p in self.tree.providers if (p.name, p.account) == (key.provider, key.account))
         if self._filled(provider.contents(key, directories[-1]) if directories else None):
             return False  # an earlier flat walk already filled this subtree
-        top = self._top(key)
+        top = self._top(key) if whole else key
         with self._lock:
             if kind in self._unsupported or top in self._walked:
                 return False
@@ -115,6 +119,22 @@ class WalkingPrefetcher(SiblingPrefetcher):
     def __init__(self, tree: Tree, ahead: int, flat: FlatWalker) -> None:
         super().__init__(tree, ahead)
         self.flat = flat
+        # (process, listing) pairs: that process read that listing to its end
+        self._read_whole: LRUCache[tuple[int, ListingKey], bool] = LRUCache(maxsize=1024)
+
+    def read_to_end(self, key: ListingKey, pid: int) -> None:
+        if pid > 0:
+            with self._lock:
+                self._read_whole[pid, key] = True
+
+    def opening(self, key: ListingKey, pid: int) -> None:
+        origin = self.tree.origin(key)
+        if origin is None or pid <= 0 or self.tree.cache.cached(key) is not None:
+            return
+        with self._lock:
+            walking = (pid, origin[0]) in self._read_whole
+        if walking:
+            self.flat.walk(origin[0], whole=False)
 
     def opened(self, key: ListingKey) -> None:
         parent = self._walked_parent(key)

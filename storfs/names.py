@@ -87,6 +87,7 @@ class DelimitedPage(NamedTuple):
     objects: list[tuple[str, Entry]]
     prefixes: list[tuple[str, Entry]]
     more: bool
+    next_cursor: str | None = None
 
 
 def segment_of(prefix: str, key: str) -> str:

@@ -26,6 +26,12 @@ class SiblingPrefetcher:
         # parent listing -> index of its child opened last
         self._walks: LRUCache[ListingKey, int] = LRUCache(maxsize=1024)
 
+    def read_to_end(self, key: ListingKey, pid: int) -> None:
+        """Note that process `pid` read listing `key` to its end (a walk may follow)."""
+
+    def opening(self, key: ListingKey, pid: int) -> None:
+        """Note that process `pid` is about to open listing `key` (before its first page)."""
+
     def opened(self, key: ListingKey) -> None:
         """Note that listing `key` was opened."""
         if self.ahead < 1:

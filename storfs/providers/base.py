@@ -146,6 +146,13 @@ class Provider(ABC):
         """
         raise NotImplementedError
 
+    def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
+        """If `name` is a directory of listing `key` that is itself a listing (a prefix), its
+        entry and the first page of its own listing (`contents(key, entry)`), from that one
+        request; None if it is not such a directory. NotImplementedError where the API has none.
+        """
+        raise NotImplementedError
+
     def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
         """Every listing at or below `key`, from one flat listing (about ceil(N / page) requests).
 

@@ -247,17 +247,41 @@ def test_uploads_show_uncommitted_blocks(mounted: Mount, seeded: Azurite) -> Non
 def test_lone_ls_of_a_small_directory_costs_one_request(proxy: CountingProxy, tmp_path: Path) -> None:
     config = mount_config(tmp_path, proxy)
     with Mount(config, tmp_path / "mnt", env={"STORFS_TEST_AZURE_KEY": AZURITE_KEY}) as m:
-        directory = m.path("azure", "dev", "containers", LOGS, "blobs", "2026", "11")
+        blobs = m.path("azure", "dev", "containers", LOGS, "blobs")
         assert run(["ls", str(m.path("azure", "dev", "containers"))]).returncode == 0
         proxy.reset()
-        result = run(["ls", "-l", str(directory)])
+        result = run(["ls", "-l", str(blobs / "2026")])
         assert result.returncode == 0, result.stderr
-        # The directory's own listing is one request (3 entries, one page). Resolving the path
-        # to it costs what the tree's lookups cost (see the report: the engine decides).
-        own = [
-            r for r in proxy.requests if r.op == "list_blobs" and dict(r.query).get("prefix") == "2026/11/"
-        ]
-        assert len(own) == 1
+        assert [line.split()[-1] for line in result.stdout.splitlines()[1:]] == ["11", "12"]
+        # Looking `2026` up in the container's top listing (not read yet) asks for `2026/`'s own
+        # first page: that answer says it is a directory and is its listing, so `ls` costs 1.
+        assert [dict(r.query).get("prefix") for r in proxy.requests if r.op == "list_blobs"] == ["2026/"]
+        proxy.reset()
+        result = run(["ls", "-l", str(blobs / "2026" / "11")])
+        assert result.returncode == 0, result.stderr
+        assert [dict(r.query).get("prefix") for r in proxy.requests if r.op == "list_blobs"] == ["2026/11/"]
+        # The top listing was probed once already: names in it now cost its own first page,
+        # once, however many are asked for (a probe per name would cost one each).
+        proxy.reset()
+        for name in ("big.bin", "empty.txt", "nothing-here", "marker"):
+            run(["stat", str(blobs / name)])
+        prefixes = [dict(r.query).get("prefix") for r in proxy.requests if r.op == "list_blobs"]
+        assert prefixes == [None], prefixes
+
+
+def test_a_file_in_a_directory_not_listed_yet(proxy: CountingProxy, tmp_path: Path) -> None:
+    config = mount_config(tmp_path, proxy)
+    with Mount(config, tmp_path / "mnt", env={"STORFS_TEST_AZURE_KEY": AZURITE_KEY}) as m:
+        blobs = m.path("azure", "dev", "containers", LOGS, "blobs")
+        assert run(["ls", str(m.path("azure", "dev", "containers"))]).returncode == 0
+        proxy.reset()
+        # No blob name starts with `empty.txt/`: the directory's own listing answers then.
+        assert run(["stat", "-c", "%s", str(blobs / "empty.txt")]).stdout.strip() == "0"
+        assert run(["stat", str(blobs / "nothing-here")]).returncode != 0
+        prefixes = [dict(r.query).get("prefix") for r in proxy.requests if r.op == "list_blobs"]
+        assert prefixes == ["empty.txt/", None], prefixes
+        # `both` is a prefix and an object: the directory is shown, as the listing shows it.
+        assert run(["stat", "-c", "%F", str(blobs / "both")]).stdout.strip() == "directory"
 
 
 WALK = "walk"
@@ -287,7 +311,9 @@ def test_a_walk_lists_the_subtree_flat_in_few_requests(
         flat = math.ceil(len(WALK_BLOBS) / 100)
         # The directory-by-directory walk costs one request per directory (111 here).
         print(f"find over {len(WALK_BLOBS)} blobs in {WALK_DIRS} dirs: {listed} List Blobs")
-        assert listed <= flat + 6 < WALK_DIRS
+        # The top listing, then (when `find` enters `d00`, having read the top listing whole) the
+        # flat listing of the rest; nothing else.
+        assert listed == 1 + flat < WALK_DIRS
         proxy.reset()
         du = run(["du", "-sb", str(blobs)])
         assert int(du.stdout.split()[0]) == sum(len(v) for v in WALK_BLOBS.values())

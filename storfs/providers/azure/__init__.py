@@ -138,6 +138,11 @@ class AzureProvider(Provider):
         # leave while this page is parsed (the listing checks it against the parsed page).
         return Fetched(lambda: _parse(body), next_marker_hint(body))
 
+    def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
+        if key.kind == BLOBS:
+            return self.blobs.lookup_directory(key, name)
+        raise NotImplementedError
+
     def lookup(self, key: ListingKey, name: str) -> Entry | None:
         """One container by name: List Containers with `prefix=name&maxresults=1` (names sort
         before every longer name they begin)."""

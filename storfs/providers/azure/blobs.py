@@ -109,6 +109,21 @@ class Blobs:
             result[inner] = entries
         return result
 
+    def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
+        """Whether `name` is a prefix of blobs listing `key`, by asking for the first page of its
+        own listing (`prefix=<name>/`, `delimiter=/`, the full page): the answer is that page."""
+        container, prefix = key.args
+        if unusable_reason(name) is not None:
+            return None
+        directory = prefix + name + "/"
+        what = f"{self.label} List Blobs {container}"
+        body = self._blobs_body(container, directory, None, self.page_size, what)
+        page = parse_blobs(body, directory, container)
+        if not page.blobs and not page.prefixes:
+            return None  # no name starts with `name/` (an empty page promising more: ask the listing)
+        inner = ListingKey(key.provider, key.account, BLOBS, (container, directory))
+        return prefix_entry(container, directory, name), self._shown(inner, None, page, what)
+
     def lookup_blob(self, key: ListingKey, name: str) -> Entry | None:
         """The entry `name` of blobs listing `key`: the object and its prefix, in two tiny queries."""
         container, prefix = key.args

@@ -133,6 +133,11 @@ class QingStorProvider(Provider):
             return self.objects.lookup(key, name)
         raise NotImplementedError
 
+    def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
+        if key.kind == OBJECTS:
+            return self.objects.lookup_directory(key, name)
+        raise NotImplementedError
+
     def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
         if key.kind == OBJECTS:
             return self.objects.list_subtree(key, limit)

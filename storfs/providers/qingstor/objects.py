@@ -52,6 +52,27 @@ class Objects:
         bucket, location, prefix = key.args
         what = f"{self.label} GET Bucket {bucket}"
         data = self._list(bucket, location, prefix, cursor, self.page_size, what, delimiter=True)
+        return self._shown(key, cursor, self._delimited(key, data, what), what)
+
+    def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
+        """Whether `name` is a prefix of objects listing `key`, by asking for the first page of
+        its own listing (`prefix=<name>/`, `delimiter=/`, the full page): the answer is that page."""
+        bucket, location, prefix = key.args
+        if unusable_reason(name) is not None:
+            return None
+        directory = prefix + name + "/"
+        inner = ListingKey(key.provider, key.account, OBJECTS, (bucket, location, directory))
+        what = f"{self.label} GET Bucket {bucket}"
+        data = self._list(bucket, location, directory, None, self.page_size, what, delimiter=True)
+        page = self._delimited(inner, data, what)
+        if not page.objects and not page.prefixes:
+            return None  # no key starts with `name/` (an empty page promising more: ask the listing)
+        entry = parse.prefix_entry(directory, name, (bucket, location, directory))
+        return entry, self._shown(inner, None, page, what)
+
+    def _delimited(self, key: ListingKey, data: dict[str, Any], what: str) -> DelimitedPage:
+        """One answer of a delimiter listing, checked, before names are decided."""
+        bucket, location, prefix = key.args
         more = parse.paging_field(data, "has_more", bool, what) is True
         next_marker = parse.paging_field(data, "next_marker", str, what) or ""
         if more and not next_marker:
@@ -69,10 +90,13 @@ class Objects:
             if not common.startswith(prefix) or len(common) <= len(prefix):
                 raise BadResponse(f"{what}: answered common prefix {common[:64]!r} outside {prefix[:64]!r}")
             prefixes.append((common, parse.prefix_entry(common, segment_of(prefix, common), (*ref, common))))
-        page = DelimitedPage(objects, prefixes, more)
+        return DelimitedPage(objects, prefixes, more, next_marker if more else None)
+
+    def _shown(self, key: ListingKey, cursor: str | None, page: DelimitedPage, what: str) -> Page:
+        bucket, location, prefix = key.args
         entries, skipped = decide(prefix, page, lambda p: self._has_prefix(bucket, location, p, what))
         self.skipped.record(key, f"{what} prefix {prefix!r}", cursor is None, skipped)
-        return Page(entries, next_marker if more else None)
+        return Page(entries, page.next_cursor)
 
     def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
         """Every objects listing at or below `key` from the flat GET Bucket of its prefix."""
