@@ -129,7 +129,7 @@ class WalkingPrefetcher(SiblingPrefetcher):
 
     def opening(self, key: ListingKey, pid: int) -> None:
         origin = self.tree.origin(key)
-        if origin is None or pid <= 0 or self.tree.cache.cached(key) is not None:
+        if origin is None or pid <= 0:
             return
         with self._lock:
             walking = (pid, origin[0]) in self._read_whole

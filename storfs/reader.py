@@ -19,7 +19,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import requests
 
-from storfs.errors import BadResponse, StorfsError
+from storfs.errors import BadResponse, ChangedSinceListing
+
+__all__ = ["ChangedSinceListing", "RangeReader", "checked_range", "held_bytes"]
 
 #: fetch(start, end) -> the bytes [start, end) of the listed version.
 FetchRange = Callable[[int, int], bytes]
@@ -42,10 +44,6 @@ def held_bytes() -> int:
 def _account(delta: int) -> None:
     with _HELD_LOCK:
         _held[0] += delta
-
-
-class ChangedSinceListing(StorfsError):
-    """The object's ETag is not the one listed: its bytes would mix two versions (EIO)."""
 
 
 def checked_range(

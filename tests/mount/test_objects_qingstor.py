@@ -202,3 +202,31 @@ def test_storfs_ls_json_shows_the_keys_it_cannot_show(server: QingStorServer, tm
     files = {r["path"] for r in records if r["type"] == "file"}
     prefix = f"qingstor/main/buckets/{BUCKET}/objects/"
     assert files == {prefix + k for k in shown(sdk_objects(server))}
+
+
+WALK_BUCKET = "walkbucket"
+WALK_OBJECTS = {f"d{i // 10}/f{(i % 10) // 4}/o-{i:03d}": b"w" * (i % 5) for i in range(40)}
+
+
+def test_walks_and_lone_ls_cost_the_fewest_list_objects(server: QingStorServer, tmp_path: Path) -> None:
+    server.add_bucket(WALK_BUCKET)
+    for key, data in WALK_OBJECTS.items():
+        server.add_object(WALK_BUCKET, key, data)
+    account = {"access_key_id": AKID, "secret_access_key": SECRET, "endpoint": server.url, "page_size": 10}
+    config = write_config(tmp_path / "config.toml", {"qingstor.main": account, "cache": {"ttl": 300}})
+    with Mount(config, tmp_path / "mnt") as m:
+        objects = m.path("qingstor", "main", "buckets", WALK_BUCKET, "objects")
+        assert run(["ls", str(m.path("qingstor", "main", "buckets"))]).returncode == 0
+        server.reset_log()
+        # A lone `ls -l` of `d0`: the lookup of `d0` is its own listing's first (and only) page.
+        lone = run(["ls", "-l", str(objects / "d0")])
+        assert [line.split()[-1] for line in lone.stdout.splitlines()[1:]] == ["f0", "f1", "f2"]
+        assert server.count("list_objects") == 1
+        server.reset_log()
+        found = run(["find", str(objects), "-type", "f", "-printf", "%P %s\\n"], timeout=120)
+        assert found.returncode == 0, found.stderr
+        sizes = {k: int(v) for k, v in (line.rsplit(" ", 1) for line in found.stdout.splitlines())}
+        assert sizes == {k: len(v) for k, v in WALK_OBJECTS.items()}
+        # The top listing, then the flat listing (40 keys, 4 pages) when `find` enters `d0`
+        # having read the top whole; directory by directory it would be 1 + 4 + 12 = 17.
+        assert server.count("list_objects") == 1 + 4

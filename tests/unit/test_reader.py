@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+import requests
 
 from storfs.errors import RemoteError
 from storfs.reader import ChangedSinceListing, RangeReader, held_bytes
@@ -106,3 +107,21 @@ def test_first_read_does_not_read_ahead_and_the_budget_stops_it(monkeypatch: pyt
     reader.close()
     capped.close()
     assert held_bytes() == before
+
+
+def test_a_failed_if_match_is_changed_since_listing_for_each_provider() -> None:
+    from storfs.providers.azure import decode_error as azure_error
+    from storfs.providers.qingstor import decode_error as qingstor_error
+
+    def answer(status: int, body: bytes, headers: dict[str, str]) -> requests.Response:
+        response = requests.Response()
+        response.status_code, response._content = status, body
+        response.headers.update(headers)
+        return response
+
+    azure = answer(412, b"", {"x-ms-error-code": "ConditionNotMet"})
+    qingstor = answer(412, b'{"code": "precondition_failed", "message": "x"}', {})
+    assert isinstance(azure_error(azure), ChangedSinceListing)
+    assert isinstance(qingstor_error(qingstor), ChangedSinceListing)
+    assert isinstance(azure_error(answer(412, b"", {})), ChangedSinceListing)  # by status alone
+    assert not isinstance(azure_error(answer(500, b"", {})), ChangedSinceListing)

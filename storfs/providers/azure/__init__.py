@@ -15,7 +15,7 @@ from xml.sax.saxutils import unescape
 import requests
 
 from storfs.entry import Entry, Page
-from storfs.errors import ConfigError, StorfsError
+from storfs.errors import ChangedSinceListing, ConfigError, StorfsError
 from storfs.gc_policy import no_cyclic_gc
 from storfs.providers.azure.blobs import BLOBS, BLOCKS, UPLOADS, Blobs
 from storfs.providers.azure.parse import parse_containers, parse_xml
@@ -230,8 +230,9 @@ def decode_error(response: requests.Response) -> StorfsError:
     return ERRORS.error(response.status_code, code)
 
 
-#: Azure's codes add nothing the status does not say (AuthorizationFailure, ContainerNotFound...).
-ERRORS = ErrorTable()
+#: Azure's codes add nothing the status does not say (AuthorizationFailure, ContainerNotFound...),
+#: but for the failed If-Match of a read.
+ERRORS = ErrorTable(codes={"ConditionNotMet": ChangedSinceListing})
 
 
 def _error_code(body: bytes) -> str | None:

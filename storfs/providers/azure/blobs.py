@@ -13,7 +13,7 @@ from urllib.parse import quote
 import requests
 
 from storfs.entry import Entry, Page
-from storfs.errors import BadResponse, StorfsError
+from storfs.errors import BadResponse
 from storfs.names import (
     DelimitedPage,
     SkipLog,
@@ -178,10 +178,8 @@ class Blobs:
         try:
             path = _blob_path(container, blob_name)
             response = self._get(path, [], "get_blob", what, headers, raw_body=True, body_bytes=end - start)
-        except StorfsError as exc:
-            if "412" in str(exc) or "ConditionNotMet" in str(exc):
-                raise ChangedSinceListing(f"{what}: the blob changed since it was listed") from None
-            raise
+        except ChangedSinceListing:
+            raise ChangedSinceListing(f"{what}: the blob changed since it was listed") from None
         return checked_range(response, etag, start, end, what, "blob")
 
     # -- helpers -----------------------------------------------------------------------------

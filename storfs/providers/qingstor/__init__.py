@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import requests
 
 from storfs.entry import Entry, Page
-from storfs.errors import AccessDenied, BadResponse, ConfigError, NotFound, StorfsError
+from storfs.errors import AccessDenied, BadResponse, ChangedSinceListing, ConfigError, NotFound, StorfsError
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.common import ErrorTable, credential_fingerprint, endpoint, required_string
 from storfs.providers.qingstor import parse
@@ -285,8 +285,12 @@ def decode_error(response: requests.Response) -> StorfsError:
 
 #: A 404 with a code storfs does not know is not "no such thing": it is an error.
 ERRORS = ErrorTable(
-    codes={**dict.fromkeys(NOT_FOUND_CODES, NotFound), **dict.fromkeys(DENIED_CODES, AccessDenied)},
-    statuses={401: AccessDenied, 403: AccessDenied},
+    codes={
+        **dict.fromkeys(NOT_FOUND_CODES, NotFound),
+        **dict.fromkeys(DENIED_CODES, AccessDenied),
+        "precondition_failed": ChangedSinceListing,  # a read's If-Match
+    },
+    statuses={401: AccessDenied, 403: AccessDenied, 412: ChangedSinceListing},
     codeless={404: NotFound},
 )
 

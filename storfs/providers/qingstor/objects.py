@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 import requests
 
 from storfs.entry import Entry, Page
-from storfs.errors import BadResponse, StorfsError
+from storfs.errors import BadResponse
 from storfs.names import DelimitedPage, SkipLog, decide, group_flat, segment_of, unusable_reason
 from storfs.providers.base import ListingKey
 from storfs.providers.qingstor import parse
@@ -158,10 +158,8 @@ class Objects:
             response = self._send(
                 "get_object", origin, path, "", what, headers, raw_body=True, body_bytes=end - start
             )
-        except StorfsError as exc:
-            if "412" in str(exc) or "precondition_failed" in str(exc):
-                raise ChangedSinceListing(f"{what}: the object changed since it was listed") from None
-            raise
+        except ChangedSinceListing:
+            raise ChangedSinceListing(f"{what}: the object changed since it was listed") from None
         return checked_range(response, etag, start, end, what, "object")
 
     def _list(
