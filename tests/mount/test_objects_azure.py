@@ -11,6 +11,7 @@ import math
 import os
 import random
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,6 +179,10 @@ def test_stat_times_are_the_blob_properties(blobs: Path, seeded: Azurite) -> Non
     assert st.st_size == len(BLOBS["2026/11/app-30.log"])
     assert st.st_mtime == props.last_modified.timestamp()
     assert st.st_ctime == props.creation_time.timestamp()
+    # A prefix has no time of its own: it shows the mount's start, the same in `ls` and a walk.
+    dirs = [os.stat(blobs / "2026"), os.stat(blobs / "2026" / "11")]
+    assert {d.st_mtime for d in dirs} == {d.st_ctime for d in dirs} == {os.stat(blobs / "marker").st_mtime}
+    assert time.time() - 3600 < dirs[0].st_mtime <= time.time()
 
 
 def test_md5sum_of_every_blob_equals_the_sdk_download(blobs: Path, seeded: Azurite) -> None:

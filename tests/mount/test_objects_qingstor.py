@@ -7,6 +7,7 @@ import hashlib
 import json
 import random
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,6 +139,9 @@ def test_xattrs_and_times(objects: Path, server: QingStorServer) -> None:
     assert f'user.qingstor.etag="{item["etag"].strip(chr(34))}"' in result.stdout
     st = path.stat()
     assert (st.st_size, st.st_mtime) == (item["size"], item["modified"])
+    # A prefix has no time of its own: it shows the mount's start.
+    dirs = {objects.joinpath(*parts).stat().st_mtime for parts in (("logs",), ("logs", "2026"))}
+    assert len(dirs) == 1 and time.time() - 3600 < dirs.pop() <= time.time()
 
 
 def test_md5sum_of_every_object_equals_the_sdk_download(objects: Path, server: QingStorServer) -> None:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import quote
@@ -57,6 +58,8 @@ class Blobs:
         self.label = label
         self._hint = hint  # the NextMarker of a raw body, found before parsing it
         self.skipped = SkipLog()
+        #: The time a prefix directory shows (the API keeps none): the mount's start, as S3's.
+        self.started = float(int(time.time()))
 
     # -- listings ----------------------------------------------------------------------------
 
@@ -76,7 +79,7 @@ class Blobs:
         container, prefix = key.args
         delimited = DelimitedPage(
             objects=page.blobs,
-            prefixes=[(p, prefix_entry(container, p, segment_of(prefix, p))) for p in page.prefixes],
+            prefixes=[(p, self._prefix(container, p, segment_of(prefix, p))) for p in page.prefixes],
             more=page.next_marker is not None,
         )
         entries, skipped = decide(prefix, delimited, lambda p: self._has_prefix(container, p, what))
@@ -101,7 +104,7 @@ class Blobs:
             if cursor in seen:
                 raise BadResponse(f"{what}: the server repeated marker {cursor[:64]!r}")
             seen.add(cursor)
-        groups = group_flat(prefix, blobs, lambda p, segment: prefix_entry(container, p, segment))
+        groups = group_flat(prefix, blobs, lambda p, segment: self._prefix(container, p, segment))
         result = {}
         for directory, (entries, skipped) in groups.items():
             inner = ListingKey(key.provider, key.account, BLOBS, (container, directory))
@@ -122,7 +125,7 @@ class Blobs:
         if not page.blobs and not page.prefixes:
             return None  # no name starts with `name/` (an empty page promising more: ask the listing)
         inner = ListingKey(key.provider, key.account, BLOBS, (container, directory))
-        return prefix_entry(container, directory, name), self._shown(inner, None, page, what)
+        return self._prefix(container, directory, name), self._shown(inner, None, page, what)
 
     def lookup_blob(self, key: ListingKey, name: str) -> Entry | None:
         """The entry `name` of blobs listing `key`: the object and its prefix, in two tiny queries."""
@@ -132,7 +135,7 @@ class Blobs:
         what = f"{self.label} List Blobs {container} (one name)"
         directory = prefix + name + "/"
         if self._has_prefix(container, directory, what):
-            return prefix_entry(container, directory, name)
+            return self._prefix(container, directory, name)
         page = self._blobs_page(container, prefix + name, None, 1, what, flat=True, base=prefix)
         for blob_name, entry in page.blobs:
             if blob_name == prefix + name:
@@ -183,6 +186,11 @@ class Blobs:
         return checked_range(response, etag, start, end, what, "blob")
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _prefix(self, container: str, prefix: str, segment: str) -> Entry:
+        """The directory a prefix shows, dated `started`."""
+        entry = prefix_entry(container, prefix, segment)
+        return Entry(entry.name, is_dir=True, mtime=self.started, fields=entry.fields, ref=entry.ref)
 
     def _blobs_page(
         self,

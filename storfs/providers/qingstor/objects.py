@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
@@ -47,6 +48,8 @@ class Objects:
         self.page_size = page_size
         self.label = label
         self.skipped = SkipLog()
+        #: The time a prefix directory shows (the API keeps none): the mount's start, as S3's.
+        self.started = float(int(time.time()))
 
     def list_objects(self, key: ListingKey, cursor: str | None) -> Page:
         bucket, location, prefix = key.args
@@ -67,7 +70,7 @@ class Objects:
         page = self._delimited(inner, data, what)
         if not page.objects and not page.prefixes:
             return None  # no key starts with `name/` (an empty page promising more: ask the listing)
-        entry = parse.prefix_entry(directory, name, (bucket, location, directory))
+        entry = self._prefix(directory, name, (bucket, location, directory))
         return entry, self._shown(inner, None, page, what)
 
     def _delimited(self, key: ListingKey, data: dict[str, Any], what: str) -> DelimitedPage:
@@ -89,7 +92,7 @@ class Objects:
         for common in parse.common_prefixes(data, what):
             if not common.startswith(prefix) or len(common) <= len(prefix):
                 raise BadResponse(f"{what}: answered common prefix {common[:64]!r} outside {prefix[:64]!r}")
-            prefixes.append((common, parse.prefix_entry(common, segment_of(prefix, common), (*ref, common))))
+            prefixes.append((common, self._prefix(common, segment_of(prefix, common), (*ref, common))))
         return DelimitedPage(objects, prefixes, more, next_marker if more else None)
 
     def _shown(self, key: ListingKey, cursor: str | None, page: DelimitedPage, what: str) -> Page:
@@ -122,7 +125,7 @@ class Objects:
             seen.add(next_marker)
             marker = next_marker
         ref = (bucket, location)
-        groups = group_flat(prefix, objects, lambda p, segment: parse.prefix_entry(p, segment, (*ref, p)))
+        groups = group_flat(prefix, objects, lambda p, segment: self._prefix(p, segment, (*ref, p)))
         result = {}
         for directory, (entries, skipped) in groups.items():
             inner = ListingKey(key.provider, key.account, OBJECTS, (bucket, location, directory))
@@ -138,7 +141,7 @@ class Objects:
         what = f"{self.label} GET Bucket {bucket} (one name)"
         directory = prefix + name + "/"
         if self._has_prefix(bucket, location, directory, what):
-            return parse.prefix_entry(directory, name, (bucket, location, directory))
+            return self._prefix(directory, name, (bucket, location, directory))
         data = self._list(bucket, location, prefix + name, None, 1, what, delimiter=False)
         for item in parse.items(data, "keys", what):
             if item.get("key") == prefix + name:
@@ -161,6 +164,11 @@ class Objects:
         except ChangedSinceListing:
             raise ChangedSinceListing(f"{what}: the object changed since it was listed") from None
         return checked_range(response, etag, start, end, what, "object")
+
+    def _prefix(self, prefix: str, segment: str, ref: tuple[str, ...]) -> Entry:
+        """The directory a common prefix shows, dated `started`."""
+        entry = parse.prefix_entry(prefix, segment, ref)
+        return Entry(entry.name, is_dir=True, mtime=self.started, fields=entry.fields, ref=entry.ref)
 
     def _list(
         self,
