@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -14,7 +15,7 @@ from urllib.parse import quote
 import requests
 
 from storfs.entry import Entry, Page
-from storfs.errors import BadResponse
+from storfs.errors import BadResponse, StorfsError
 from storfs.names import (
     DelimitedPage,
     SkipLog,
@@ -22,8 +23,10 @@ from storfs.names import (
     escape_key,
     group_flat,
     segment_of,
+    shadowed_by_next,
     unusable_reason,
 )
+from storfs.next_pages import NextPages
 from storfs.providers.azure.parse import BlobsPage, parse_blobs, parse_uncommitted_blocks, prefix_entry
 from storfs.providers.base import ListingKey
 from storfs.reader import ChangedSinceListing, checked_range
@@ -60,6 +63,7 @@ class Blobs:
         self.skipped = SkipLog()
         #: The time a prefix directory shows (the API keeps none): the mount's start, as S3's.
         self.started = float(int(time.time()))
+        self._next: NextPages[bytes] = NextPages()
 
     # -- listings ----------------------------------------------------------------------------
 
@@ -67,7 +71,9 @@ class Blobs:
         """One page of a blobs listing, parsed on demand; the next marker is hinted at once."""
         container, prefix = key.args
         what = f"{self.label} List Blobs {container}"
-        body = self._blobs_body(container, prefix, cursor, self.page_size, what, on_sent=on_sent)
+        size = self.page_size
+        get = functools.partial(self._blobs_body, container, prefix, cursor, size, what, on_sent=on_sent)
+        body = self._next.fetch(key, cursor, get)
         return Fetched(
             lambda: self._shown(key, cursor, parse_blobs(body, prefix, container), what), self._hint(body)
         )
@@ -82,9 +88,33 @@ class Blobs:
             prefixes=[(p, self._prefix(container, p, segment_of(prefix, p))) for p in page.prefixes],
             more=page.next_marker is not None,
         )
-        entries, skipped = decide(prefix, delimited, lambda p: self._has_prefix(container, p, what))
+        entries, skipped = decide(prefix, delimited, self._prefix_check(key, page.next_marker, what))
         self.skipped.record(key, f"{what} prefix {prefix!r}", cursor is None, skipped)
         return Page(entries, page.next_marker)
+
+    def _prefix_check(self, key: ListingKey, following: str | None, what: str) -> Callable[[str], bool]:
+        """Whether a prefix exists, for objects at the end of listing `key`'s page that is
+        followed by `following`: told by that next page (fetched once, for the listing too),
+        else by a query of its own."""
+        container, prefix = key.args
+
+        @functools.cache
+        def next_keys() -> tuple[list[str], bool] | None:
+            if following is None:
+                return None
+            get = functools.partial(self._blobs_body, container, prefix, following, self.page_size, what)
+            try:
+                after = parse_blobs(self._next.peek(key, following, get), prefix, container)
+            except StorfsError:
+                return None  # the listing reports it when it gets there
+            return [name for name, _ in after.blobs] + after.prefixes, after.next_marker is not None
+
+        def has_prefix(directory: str) -> bool:
+            known = next_keys()
+            verdict = None if known is None else shadowed_by_next(known[0], known[1], directory)
+            return self._has_prefix(container, directory, what) if verdict is None else verdict
+
+        return has_prefix
 
     def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
         """Every blobs listing at or below `key` from the flat List Blobs of its prefix."""

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -13,8 +14,17 @@ from urllib.parse import quote, urlencode
 import requests
 
 from storfs.entry import Entry, Page
-from storfs.errors import BadResponse
-from storfs.names import DelimitedPage, SkipLog, decide, group_flat, segment_of, unusable_reason
+from storfs.errors import BadResponse, StorfsError
+from storfs.names import (
+    DelimitedPage,
+    SkipLog,
+    decide,
+    group_flat,
+    segment_of,
+    shadowed_by_next,
+    unusable_reason,
+)
+from storfs.next_pages import NextPages
 from storfs.providers.base import ListingKey
 from storfs.providers.qingstor import parse
 from storfs.reader import ChangedSinceListing, checked_range
@@ -50,11 +60,15 @@ class Objects:
         self.skipped = SkipLog()
         #: The time a prefix directory shows (the API keeps none): the mount's start, as S3's.
         self.started = float(int(time.time()))
+        self._next: NextPages[dict[str, Any]] = NextPages()
 
     def list_objects(self, key: ListingKey, cursor: str | None) -> Page:
         bucket, location, prefix = key.args
         what = f"{self.label} GET Bucket {bucket}"
-        data = self._list(bucket, location, prefix, cursor, self.page_size, what, delimiter=True)
+        get = functools.partial(
+            self._list, bucket, location, prefix, cursor, self.page_size, what, delimiter=True
+        )
+        data = self._next.fetch(key, cursor, get)
         return self._shown(key, cursor, self._delimited(key, data, what), what)
 
     def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
@@ -96,10 +110,36 @@ class Objects:
         return DelimitedPage(objects, prefixes, more, next_marker if more else None)
 
     def _shown(self, key: ListingKey, cursor: str | None, page: DelimitedPage, what: str) -> Page:
-        bucket, location, prefix = key.args
-        entries, skipped = decide(prefix, page, lambda p: self._has_prefix(bucket, location, p, what))
+        prefix = key.args[2]
+        entries, skipped = decide(prefix, page, self._prefix_check(key, page.next_cursor, what))
         self.skipped.record(key, f"{what} prefix {prefix!r}", cursor is None, skipped)
         return Page(entries, page.next_cursor)
+
+    def _prefix_check(self, key: ListingKey, following: str | None, what: str) -> Callable[[str], bool]:
+        """Whether a prefix exists, for objects at the end of listing `key`'s page that is
+        followed by `following`: told by that next page (fetched once, for the listing too),
+        else by a query of its own."""
+        bucket, location, prefix = key.args
+
+        @functools.cache
+        def next_keys() -> tuple[list[str], bool] | None:
+            if following is None:
+                return None
+            get = functools.partial(
+                self._list, bucket, location, prefix, following, self.page_size, what, delimiter=True
+            )
+            try:
+                after = self._delimited(key, self._next.peek(key, following, get), what)
+            except StorfsError:
+                return None  # the listing reports it when it gets there
+            return [k for k, _ in after.objects] + [p for p, _ in after.prefixes], after.more
+
+        def has_prefix(directory: str) -> bool:
+            known = next_keys()
+            verdict = None if known is None else shadowed_by_next(known[0], known[1], directory)
+            return self._has_prefix(bucket, location, directory, what) if verdict is None else verdict
+
+        return has_prefix
 
     def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
         """Every objects listing at or below `key` from the flat GET Bucket of its prefix."""
