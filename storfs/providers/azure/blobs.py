@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 from urllib.parse import quote
 
@@ -121,19 +122,33 @@ class Blobs:
         container, prefix = key.args
         what = f"{self.label} List Blobs {container} (flat)"
         blobs: list[tuple[str, Entry]] = []
-        cursor: str | None = None
         seen: set[str] = set()
-        while True:
-            page = self._blobs_page(container, prefix, cursor, self.page_size, what, flat=True)
-            blobs += page.blobs
-            if len(blobs) > limit:
-                return None
-            cursor = page.next_marker
-            if cursor is None:
-                break
-            if cursor in seen:
-                raise BadResponse(f"{what}: the server repeated marker {cursor[:64]!r}")
-            seen.add(cursor)
+
+        def body_at(cursor: str | None) -> bytes:
+            return self._blobs_body(container, prefix, cursor, self.page_size, what, flat=True)
+
+        # The next page's request leaves before this one is parsed (its marker found by a byte
+        # search first, checked after), but only while that page could still fit the limit.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="storfs-flat") as ahead:
+            sent: tuple[str | None, Future[bytes]] = (None, ahead.submit(body_at, None))
+            while True:
+                body = sent[1].result()
+                hint = self._hint(body)
+                if hint is not None and hint not in seen and len(blobs) + 2 * self.page_size <= limit:
+                    sent = (hint, ahead.submit(body_at, hint))
+                page = parse_blobs(body, prefix, container)
+                blobs += page.blobs
+                if len(blobs) > limit:
+                    sent[1].cancel()
+                    return None
+                cursor = page.next_marker
+                if cursor is None:
+                    break
+                if cursor in seen:
+                    raise BadResponse(f"{what}: the server repeated marker {cursor[:64]!r}")
+                seen.add(cursor)
+                if sent[0] != cursor:  # no hint, or a wrong one: ask for the page the answer names
+                    sent = (cursor, ahead.submit(body_at, cursor))
         groups = group_flat(prefix, blobs, lambda p, segment: self._prefix(container, p, segment))
         result = {}
         for directory, (entries, skipped) in groups.items():
