@@ -243,7 +243,11 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         entry, provider = node.entry, node.provider
         if entry is None or provider is None or not provider.readable(entry):
             raise NotSupported(f"{path}: the API lists this file but cannot serve its bytes")
-        reader = RangeReader(functools.partial(provider.read_range, entry), entry.size)
+        read_range, open_range = (
+            functools.partial(provider.read_range, entry),
+            functools.partial(provider.open_range, entry),
+        )
+        reader = RangeReader(read_range, entry.size, open_at=open_range)
         return self._add(self._files, reader)
 
     @upcall

@@ -10,6 +10,7 @@ import hashlib
 import math
 import os
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -203,6 +204,19 @@ def test_head_tail_and_cp_give_the_sdk_bytes(blobs: Path, tmp_path: Path, seeded
     with open(big, "rb") as handle:  # reads at odd offsets across chunk ends
         handle.seek(4 * 1024 * 1024 - 7)
         assert handle.read(20) == BIG[4 * 1024 * 1024 - 7 : 4 * 1024 * 1024 + 13]
+
+
+def test_cat_streams_a_large_blob_in_one_get_after_the_first_chunk(
+    blobs: Path, proxy: CountingProxy
+) -> None:
+    assert run(["ls", "-l", str(blobs)]).returncode == 0
+    proxy.reset()
+    result = subprocess.run(["cat", str(blobs / "changing.bin")], capture_output=True, timeout=120)
+    assert result.returncode == 0 and hashlib.md5(result.stdout).digest() == hashlib.md5(CHANGING).digest()
+    ranges = [{k.lower(): v for k, v in r.headers.items()}.get("x-ms-range") for r in proxy.requests]
+    gets = [r for r in ranges if r is not None]
+    # The first read's 16 MiB chunk, then one open-ended GET for the rest (not one per chunk).
+    assert gets == ["bytes=0-16777215", "bytes=16777216-"], gets
 
 
 def test_a_blob_that_changed_since_listing_is_eio_never_mixed(

@@ -22,6 +22,7 @@ from storfs.providers.azure.parse import parse_containers, parse_xml
 from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.common import ErrorTable, credential_fingerprint, endpoint
+from storfs.reader import Body
 from storfs.source import Fetched, OnSent
 from storfs.transport import HttpSettings
 
@@ -123,6 +124,11 @@ class AzureProvider(Provider):
             return super().read_range(entry, start, end)
         return self.blobs.read_range(entry, start, end)
 
+    def open_range(self, entry: Entry, start: int) -> Body:
+        if not self.readable(entry):
+            raise NotImplementedError
+        return self.blobs.open_range(entry, start)
+
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         return self.fetch_page(key, cursor).page()
 
@@ -195,6 +201,7 @@ class AzureProvider(Provider):
         raw_body: bool = False,
         body_bytes: int | None = None,
         on_sent: OnSent = None,
+        stream_body: bool = False,
     ) -> requests.Response:
         """A signed GET of `path` (below the account URL, starting with `/`)."""
         url = self.root_url + path[1:] + ("?" + urlencode(query, quote_via=quote) if query else "")
@@ -202,7 +209,15 @@ class AzureProvider(Provider):
             "GET", url, headers={"x-ms-version": API_VERSION, **headers}, auth=self._auth
         )
         prepared = self.session.prepare_request(request)
-        return self.get(prepared, op=op, what=what, raw_body=raw_body, body_bytes=body_bytes, on_sent=on_sent)
+        return self.get(
+            prepared,
+            op=op,
+            what=what,
+            raw_body=raw_body,
+            body_bytes=body_bytes,
+            on_sent=on_sent,
+            stream_body=stream_body,
+        )
 
     @staticmethod
     def decode_error(response: requests.Response) -> StorfsError:

@@ -30,7 +30,7 @@ from storfs.names import (
 from storfs.next_pages import NextPages
 from storfs.providers.azure.parse import BlobsPage, parse_blobs, parse_uncommitted_blocks, prefix_entry
 from storfs.providers.base import ListingKey
-from storfs.reader import ChangedSinceListing, checked_range
+from storfs.reader import Body, ChangedSinceListing, checked_range, checked_stream
 from storfs.source import Fetched, OnSent
 
 BLOBS, UPLOADS, BLOCKS = "blobs", "uploads", "blocks"
@@ -50,6 +50,7 @@ class Get(Protocol):
         raw_body: bool = False,
         body_bytes: int | None = None,
         on_sent: OnSent = None,
+        stream_body: bool = False,
     ) -> requests.Response: ...
 
 
@@ -229,6 +230,21 @@ class Blobs:
         except ChangedSinceListing:
             raise ChangedSinceListing(f"{what}: the blob changed since it was listed") from None
         return checked_range(response, etag, start, end, what, "blob")
+
+    def open_range(self, entry: Entry, start: int) -> Body:
+        """The bytes of a listed blob from `start` on, streaming (`x-ms-range: bytes=<start>-`),
+        only from the version listed (If-Match + ETag)."""
+        container, blob_name, etag = entry.ref
+        what = f"{self.label} Get Blob {container}"
+        headers = {"x-ms-range": f"bytes={start}-"}
+        if etag:
+            headers["If-Match"] = f'"{etag}"'
+        try:
+            path = _blob_path(container, blob_name)
+            response = self._get(path, [], "get_blob", what, headers, raw_body=True, stream_body=True)
+        except ChangedSinceListing:
+            raise ChangedSinceListing(f"{what}: the blob changed since it was listed") from None
+        return checked_stream(response, etag, start, entry.size, what, "blob")
 
     # -- helpers -----------------------------------------------------------------------------
 

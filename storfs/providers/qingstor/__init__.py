@@ -24,6 +24,7 @@ from storfs.providers.common import ErrorTable, credential_fingerprint, endpoint
 from storfs.providers.qingstor import parse
 from storfs.providers.qingstor.objects import OBJECTS, Objects
 from storfs.providers.qingstor.signer import QSAuth
+from storfs.reader import Body
 from storfs.redact import REDACTOR
 from storfs.transport import HttpSettings
 
@@ -154,6 +155,11 @@ class QingStorProvider(Provider):
             return super().read_range(entry, start, end)
         return self.objects.read_range(entry, start, end)
 
+    def open_range(self, entry: Entry, start: int) -> Body:
+        if not self.readable(entry):
+            raise NotImplementedError
+        return self.objects.open_range(entry, start)
+
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         if key.kind == BUCKETS:
             return self._list_buckets(cursor)
@@ -264,6 +270,7 @@ class QingStorProvider(Provider):
         *,
         raw_body: bool = False,
         body_bytes: int | None = None,
+        stream_body: bool = False,
     ) -> requests.Response:
         # Prepared by hand and signed last: requests' URL preparation would resolve `.`/`..`
         # segments in object keys, so the signed path would not be the path sent.
@@ -271,7 +278,9 @@ class QingStorProvider(Provider):
         request.prepare(method="GET", url=origin + "/", headers=dict(headers))
         request.url = origin + path + ("?" + query if query else "")
         self._auth(request)
-        return self.get(request, op=op, what=what, raw_body=raw_body, body_bytes=body_bytes)
+        return self.get(
+            request, op=op, what=what, raw_body=raw_body, body_bytes=body_bytes, stream_body=stream_body
+        )
 
 
 def decode_error(response: requests.Response) -> StorfsError:

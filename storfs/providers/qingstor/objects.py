@@ -27,7 +27,7 @@ from storfs.names import (
 from storfs.next_pages import NextPages
 from storfs.providers.base import ListingKey
 from storfs.providers.qingstor import parse
-from storfs.reader import ChangedSinceListing, checked_range
+from storfs.reader import Body, ChangedSinceListing, checked_range, checked_stream
 
 OBJECTS = "objects"
 
@@ -46,6 +46,7 @@ class Send(Protocol):
         *,
         raw_body: bool = False,
         body_bytes: int | None = None,
+        stream_body: bool = False,
     ) -> requests.Response: ...
 
 
@@ -204,6 +205,24 @@ class Objects:
         except ChangedSinceListing:
             raise ChangedSinceListing(f"{what}: the object changed since it was listed") from None
         return checked_range(response, etag, start, end, what, "object")
+
+    def open_range(self, entry: Entry, start: int) -> Body:
+        """The bytes of a listed object from `start` on, streaming (`Range: bytes=<start>-`),
+        only from the version listed (If-Match + ETag)."""
+        bucket, location, object_key, etag = entry.ref
+        what = f"{self.label} GET Object {bucket}"
+        headers = {"Range": f"bytes={start}-"}
+        if etag:
+            headers["If-Match"] = f'"{etag}"'
+        path = "/" + quote(bucket, safe="") + "/" + quote(object_key, safe="/")
+        try:
+            origin = self._zone_url(location)
+            response = self._send(
+                "get_object", origin, path, "", what, headers, raw_body=True, stream_body=True
+            )
+        except ChangedSinceListing:
+            raise ChangedSinceListing(f"{what}: the object changed since it was listed") from None
+        return checked_stream(response, etag, start, entry.size, what, "object")
 
     def _prefix(self, prefix: str, segment: str, ref: tuple[str, ...]) -> Entry:
         """The directory a common prefix shows, dated `started`."""
