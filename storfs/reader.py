@@ -118,6 +118,7 @@ class _Stream:
         self.end = end
         self._cond = threading.Condition()
         self._pieces: deque[bytes] = deque()
+        self._head = 0  # bytes of the first piece already taken
         self._buffered = 0
         self._closed = False
         self._done = False
@@ -135,26 +136,31 @@ class _Stream:
     def take(self, offset: int, size: int) -> bytes:
         """The `size` bytes at `offset`, the stream's position (fewer only at the end); raises
         what the stream failed with."""
-        out = bytearray()
+        parts: list[bytes] = []
         with self._cond:
             if offset != self.position:
                 raise BadResponse("the stream is elsewhere")  # another read took these bytes
             want = min(size, self.end - self.position)
-            while len(out) < want:
+            got = 0
+            while got < want:
                 while not self._pieces and self._error is None and not self._closed:
                     if not self._cond.wait(STREAM_WAIT):
                         raise BadResponse(f"the stream sent nothing for {STREAM_WAIT:g}s")
                 if not self._pieces:
                     raise self._error or BadResponse("the stream was closed")
-                piece = self._pieces.popleft()
-                used = min(len(piece), want - len(out))
-                out += piece[:used]
-                if used < len(piece):
-                    self._pieces.appendleft(piece[used:])
-                self._buffered -= used
-            self.position += len(out)
+                piece, start = self._pieces[0], self._head
+                used = min(len(piece) - start, want - got)
+                parts.append(piece[start : start + used])  # copies only what this read takes
+                if start + used == len(piece):
+                    self._pieces.popleft()
+                    self._head = 0
+                else:
+                    self._head = start + used
+                got += used
+            self._buffered -= got
+            self.position += got
             self._cond.notify_all()
-        return bytes(out)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def close(self) -> None:
         with self._cond:
