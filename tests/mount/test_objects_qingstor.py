@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -161,6 +162,17 @@ def test_head_and_tail_read_ranges(objects: Path, server: QingStorServer) -> Non
     assert run(f"tail -c 10 '{big}' | md5sum").stdout.split()[0] == hashlib.md5(BIG[-10:]).hexdigest()
     ranged = [r for r in server.requests if r.op == "get_object"][before:]
     assert ranged and all("range" in r.headers and "if-match" in r.headers for r in ranged)
+
+
+def test_cat_streams_a_large_object_in_one_get_after_the_first_chunk(
+    objects: Path, server: QingStorServer
+) -> None:
+    assert (objects / "changing.bin").stat().st_size == len(CHANGING)
+    server.reset_log()
+    result = subprocess.run(["cat", str(objects / "changing.bin")], capture_output=True, timeout=120)
+    assert result.returncode == 0 and hashlib.md5(result.stdout).digest() == hashlib.md5(CHANGING).digest()
+    ranges = [r.headers.get("range") for r in server.requests if r.op == "get_object"]
+    assert ranges == ["bytes=0-16777215", "bytes=16777216-"], ranges
 
 
 def test_changed_object_is_eio(objects: Path, server: QingStorServer) -> None:
