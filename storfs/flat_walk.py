@@ -34,6 +34,10 @@ from storfs.tree import Tree
 
 log = logging.getLogger(__name__)
 
+#: Seconds within which a process that read a listing to its end must enter a subdirectory of
+#: it for that to count as a walk.
+WALK_WINDOW = 2.0
+
 
 class FlatWalker:
     """Fills the cache with every listing of a subtree from one flat listing."""
@@ -119,21 +123,23 @@ class WalkingPrefetcher(SiblingPrefetcher):
     def __init__(self, tree: Tree, ahead: int, flat: FlatWalker) -> None:
         super().__init__(tree, ahead)
         self.flat = flat
-        # (process, listing) pairs: that process read that listing to its end
-        self._read_whole: LRUCache[tuple[int, ListingKey], bool] = LRUCache(maxsize=1024)
+        # (process, listing) -> when that process read that listing to its end
+        self._read_whole: LRUCache[tuple[int, ListingKey], float] = LRUCache(maxsize=1024)
 
     def read_to_end(self, key: ListingKey, pid: int) -> None:
         if pid > 0:
             with self._lock:
-                self._read_whole[pid, key] = True
+                self._read_whole[pid, key] = time.monotonic()
 
     def opening(self, key: ListingKey, pid: int) -> None:
         origin = self.tree.origin(key)
         if origin is None or pid <= 0:
             return
         with self._lock:
-            walking = (pid, origin[0]) in self._read_whole
-        if walking:
+            ended = self._read_whole.get((pid, origin[0]))
+        # A walker enters at once; a shell that completed `P/<TAB>` and then `P/x/<TAB>` (one
+        # process too) took a human's time between them.
+        if ended is not None and time.monotonic() - ended <= WALK_WINDOW:
             self.flat.walk(origin[0], whole=False)
 
     def opened(self, key: ListingKey) -> None:
