@@ -135,28 +135,16 @@ class WalkingPrefetcher(SiblingPrefetcher):
         origin = self.tree.origin(key)
         if origin is None or pid <= 0:
             return
-        with self._lock:
-            ended = self._read_whole.get((pid, origin[0]))
-        # A walker enters at once; a shell that completed `P/<TAB>` and then `P/x/<TAB>` (one
-        # process too) took a human's time between them.
-        if ended is not None and time.monotonic() - ended <= WALK_WINDOW:
-            self.flat.walk(origin[0], whole=False)
-
-    def opened(self, key: ListingKey) -> None:
-        parent = self._walked_parent(key)
-        if parent is not None:
-            self.flat.walk(parent)  # before the siblings' prefetch, which then finds them cached
-        super().opened(key)
-
-    def _walked_parent(self, key: ListingKey) -> ListingKey | None:
-        """The listing whose entries this open continues to walk in order, if any."""
-        origin = self.tree.origin(key)
-        if origin is None:
-            return None
         parent_key, name = origin
         parent: Listing | None = self.tree.cache.cached(parent_key)
         index = parent.index_of(name) if parent is not None else None
-        if index is None:
-            return None
         with self._lock:
-            return parent_key if self._walks.get(parent_key) == index - 1 else None
+            ended = self._read_whole.get((pid, parent_key))
+            # the sibling signal, read before `opened` notes this open (a page is not yet out)
+            siblings = index is not None and self._walks.get(parent_key) == (pid, index - 1)
+        # A walker enters at once; a shell that completed `P/<TAB>` and then `P/x/<TAB>` (one
+        # process too) took a human's time between them.
+        if ended is not None and time.monotonic() - ended <= WALK_WINDOW:
+            self.flat.walk(parent_key, whole=False)
+        elif siblings:
+            self.flat.walk(parent_key)  # before the siblings' prefetch, which then finds them cached

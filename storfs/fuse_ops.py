@@ -126,10 +126,11 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         if node.listing is None:
             fixed_dir = self.attrs.fixed_dir()
             return self._add(self._dirs, DirHandle(self._stat(node), [(n, fixed_dir) for n in node.children]))
-        self.prefetcher.opening(node.listing, caller_pid())  # a walk is listed flat before this page
+        pid = caller_pid()
+        self.prefetcher.opening(node.listing, pid)  # a walk is listed flat before this page
         # The first page now: a directory that vanished is ENOENT here, where `ls` reports it.
         stream = self.tree.open_dir(node.listing, until)
-        self.prefetcher.opened(node.listing)
+        self.prefetcher.opened(node.listing, pid)
         return self._add(self._dirs, DirHandle(self._stat(node), stream=stream, key=node.listing))
 
     @upcall

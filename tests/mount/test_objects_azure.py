@@ -206,9 +206,7 @@ def test_head_tail_and_cp_give_the_sdk_bytes(blobs: Path, tmp_path: Path, seeded
         assert handle.read(20) == BIG[4 * 1024 * 1024 - 7 : 4 * 1024 * 1024 + 13]
 
 
-def test_cat_streams_a_large_blob_in_one_get_after_the_first_chunk(
-    blobs: Path, proxy: CountingProxy
-) -> None:
+def test_cat_streams_a_large_blob_in_one_get_after_the_first_chunk(blobs: Path, proxy: CountingProxy) -> None:
     assert run(["ls", "-l", str(blobs)]).returncode == 0
     proxy.reset()
     result = subprocess.run(["cat", str(blobs / "changing.bin")], capture_output=True, timeout=120)
@@ -343,3 +341,21 @@ def test_a_walk_lists_the_subtree_flat_in_few_requests(
         refresh = run([sys.executable, "-m", "storfs", "refresh", str(blobs / "d03")])
         assert refresh.returncode == 0, refresh.stderr
         assert "new.log" in run(["ls", str(deep)]).stdout.split()
+
+
+def test_separate_ls_of_a_directory_and_its_subdirectories_never_walk(
+    walk_seeded: Azurite, proxy: CountingProxy, tmp_path: Path
+) -> None:
+    config = mount_config(tmp_path, proxy, page_size=100)
+    with Mount(config, tmp_path / "mnt", env={"STORFS_TEST_AZURE_KEY": AZURITE_KEY}) as m:
+        blobs = m.path("azure", "dev", "containers", WALK, "blobs")
+        assert run(["ls", str(m.path("azure", "dev", "containers"))]).returncode == 0
+        proxy.reset()
+        for path in (blobs, blobs / "d00", blobs / "d01"):  # three processes: no walk shows
+            assert run(["ls", str(path)]).returncode == 0
+        queries = [dict(r.query) for r in proxy.requests if r.op == "list_blobs"]
+        assert [(q.get("prefix"), q.get("delimiter")) for q in queries] == [
+            (None, "/"),
+            ("d00/", "/"),
+            ("d01/", "/"),
+        ]
