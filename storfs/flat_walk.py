@@ -1,11 +1,11 @@
 """Flat walks: when `find`/`du`/`ls -R` walks a blobs or objects directory, list its subtree once.
 
-A walk shows itself in two ways. Mostly: the process that read listing P to its end opens a
-subdirectory of P (`find`, `du` and `ls -R` read a directory whole before entering it; a lone
-`ls P/x` never reads P), seen before that subdirectory's first page goes out; P's subtree is
-then listed flat. Else, as the sibling prefetcher sees it: the child listings of entry i, then
-of entry i+1, of one listing are opened; the container's or bucket's whole subtree is then
-listed flat. For a listing whose provider has a flat listing of a subtree
+A walk shows itself in two ways, both per process (the FUSE caller's pid) and both seen before
+the opened subdirectory's first page goes out. Mostly: the process that read listing P to its
+end opens a subdirectory of P within WALK_WINDOW (`find`, `du` and `ls -R` read a directory
+whole before entering it; a lone `ls P/x` never reads P); P's subtree is then listed flat.
+Else, as the sibling prefetcher sees it: one process opens the child listings of entry i, then
+of entry i+1, of one listing; the container's or bucket's whole subtree is then listed flat. For a listing whose provider has a flat listing of a subtree
 (`Provider.list_subtree`), that costs about ceil(N / page) requests, and every directory below
 that is not cached yet gets its complete listing from it, so the rest of the walk costs no
 request. A lone `ls` never triggers it.
