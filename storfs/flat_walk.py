@@ -5,10 +5,11 @@ the opened subdirectory's first page goes out. Mostly: the process that read lis
 end opens a subdirectory of P within WALK_WINDOW (`find`, `du` and `ls -R` read a directory
 whole before entering it; a lone `ls P/x` never reads P); P's subtree is then listed flat.
 Else, as the sibling prefetcher sees it: one process opens the child listings of entry i, then
-of entry i+1, of one listing; the container's or bucket's whole subtree is then listed flat. For a listing whose provider has a flat listing of a subtree
-(`Provider.list_subtree`), that costs about ceil(N / page) requests, and every directory below
-that is not cached yet gets its complete listing from it, so the rest of the walk costs no
-request. A lone `ls` never triggers it.
+of entry i+1, of one listing; the container's or bucket's whole subtree is then listed flat.
+For a listing whose provider has a flat listing of a subtree (`Provider.list_subtree`), that
+costs about ceil(N / page) requests, and every directory below that is not cached yet gets its
+complete listing from it, so the rest of the walk costs no request. A lone `ls` never
+triggers it.
 
 Bounds: the flat listing gives up (and the walk goes on directory by directory) past
 `page_size` keys per subdirectory the walked listing has, so it never costs more requests

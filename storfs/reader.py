@@ -110,6 +110,10 @@ def checked_range(
     return data
 
 
+class _Elsewhere(Exception):
+    """The stream has moved past the bytes a read wanted (another read took them)."""
+
+
 class _Stream:
     """One open-ended GET from `start`, read ahead by a thread of its own into a bounded buffer."""
 
@@ -139,7 +143,7 @@ class _Stream:
         parts: list[bytes] = []
         with self._cond:
             if offset != self.position:
-                raise BadResponse("the stream is elsewhere")  # another read took these bytes
+                raise _Elsewhere  # another read took these bytes meanwhile
             want = min(size, self.end - self.position)
             got = 0
             while got < want:
@@ -266,6 +270,8 @@ class RangeReader:
         except ChangedSinceListing as exc:
             self._failure = exc
             raise
+        except _Elsewhere:
+            return self._from_chunks(offset, end, streaming=True)
         except Exception:  # broken, or the provider has none: this read and the rest in chunks
             with self._lock:
                 if self._stream is stream:
