@@ -21,6 +21,7 @@ LIBFUSE_VERSION: tuple[int, int] = (mfusepy.fuse_version_major, mfusepy.fuse_ver
 Operations = mfusepy.Operations
 ENOATTR: int = mfusepy.ENOATTR
 set_st_attrs = mfusepy.set_st_attrs
+fuse_get_context = mfusepy.fuse_get_context
 
 
 class PlusFUSE(mfusepy.FUSE):

@@ -43,6 +43,11 @@ class PagingError(BadResponse):
     """A listing's cursor repeated or its page budget ran out."""
 
 
+class ChangedSinceListing(StorfsError):
+    """The object's ETag is not the one listed (or If-Match failed, 412): its bytes would mix two
+    versions (EIO)."""
+
+
 class RemoteTimeout(StorfsError):
     errno_code = errno.ETIMEDOUT
 

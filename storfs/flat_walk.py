@@ -1,10 +1,15 @@
 """Flat walks: when `find`/`du`/`ls -R` walks a blobs or objects directory, list its subtree once.
 
-A walk shows itself as the sibling prefetcher sees it: the child listings of entry i, then of
-entry i+1, of one listing are opened. For a listing whose provider has a flat listing of a
-subtree (`Provider.list_subtree`), the whole subtree is then fetched in about
-ceil(N / page) requests, and every directory below that is not cached yet gets its complete
-listing from it, so the rest of the walk costs no request. A lone `ls` never triggers it.
+A walk shows itself in two ways, both per process (the FUSE caller's pid) and both seen before
+the opened subdirectory's first page goes out. Mostly: the process that read listing P to its
+end opens a subdirectory of P within WALK_WINDOW (`find`, `du` and `ls -R` read a directory
+whole before entering it; a lone `ls P/x` never reads P); P's subtree is then listed flat.
+Else, as the sibling prefetcher sees it: one process opens the child listings of entry i, then
+of entry i+1, of one listing; the container's or bucket's whole subtree is then listed flat.
+For a listing whose provider has a flat listing of a subtree (`Provider.list_subtree`), that
+costs about ceil(N / page) requests, and every directory below that is not cached yet gets its
+complete listing from it, so the rest of the walk costs no request. A lone `ls` never
+triggers it.
 
 Bounds: the flat listing gives up (and the walk goes on directory by directory) past
 `page_size` keys per subdirectory the walked listing has, so it never costs more requests
@@ -19,7 +24,7 @@ import logging
 import threading
 import time
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
 from storfs.entry import Entry, Page
 from storfs.keys import ListingKey
@@ -29,6 +34,10 @@ from storfs.source import Fetched, Source
 from storfs.tree import Tree
 
 log = logging.getLogger(__name__)
+
+#: Seconds within which a process that read a listing to its end must enter a subdirectory of
+#: it for that to count as a walk.
+WALK_WINDOW = 2.0
 
 
 class FlatWalker:
@@ -43,10 +52,10 @@ class FlatWalker:
         self._installed: TTLCache[ListingKey, bool] = TTLCache(maxsize=50_000, ttl=max(ttl, 1.0))
         self._unsupported: set[tuple[str, str, str]] = set()
 
-    def walk(self, key: ListingKey) -> bool:
-        """List flat the subtree of the topmost listing of `key`'s kind above the walked listing
-        `key` (a walk of `a/b/` lists the container or bucket once), and cache its listings.
-        Whether it did."""
+    def walk(self, key: ListingKey, *, whole: bool = True) -> bool:
+        """List flat the subtree of the walked listing `key` (`whole`: of the topmost listing of
+        its kind above it, so a walk of `a/b/` lists the container or bucket once), and cache its
+        listings. Whether it did."""
         kind = (key.provider, key.account, key.kind)
         parent = self.tree.cache.cached(key)
         if parent is None:
@@ -56,7 +65,7 @@ class FlatWalker:
         provider = next(p for p in self.tree.providers if (p.name, p.account) == (key.provider, key.account))
         if self._filled(provider.contents(key, directories[-1]) if directories else None):
             return False  # an earlier flat walk already filled this subtree
-        top = self._top(key)
+        top = self._top(key) if whole else key
         with self._lock:
             if kind in self._unsupported or top in self._walked:
                 return False
@@ -115,22 +124,28 @@ class WalkingPrefetcher(SiblingPrefetcher):
     def __init__(self, tree: Tree, ahead: int, flat: FlatWalker) -> None:
         super().__init__(tree, ahead)
         self.flat = flat
+        # (process, listing) -> when that process read that listing to its end
+        self._read_whole: LRUCache[tuple[int, ListingKey], float] = LRUCache(maxsize=1024)
 
-    def opened(self, key: ListingKey) -> None:
-        parent = self._walked_parent(key)
-        if parent is not None:
-            self.flat.walk(parent)  # before the siblings' prefetch, which then finds them cached
-        super().opened(key)
+    def read_to_end(self, key: ListingKey, pid: int) -> None:
+        if pid > 0:
+            with self._lock:
+                self._read_whole[pid, key] = time.monotonic()
 
-    def _walked_parent(self, key: ListingKey) -> ListingKey | None:
-        """The listing whose entries this open continues to walk in order, if any."""
+    def opening(self, key: ListingKey, pid: int) -> None:
         origin = self.tree.origin(key)
-        if origin is None:
-            return None
+        if origin is None or pid <= 0:
+            return
         parent_key, name = origin
         parent: Listing | None = self.tree.cache.cached(parent_key)
         index = parent.index_of(name) if parent is not None else None
-        if index is None:
-            return None
         with self._lock:
-            return parent_key if self._walks.get(parent_key) == index - 1 else None
+            ended = self._read_whole.get((pid, parent_key))
+            # the sibling signal, read before `opened` notes this open (a page is not yet out)
+            siblings = index is not None and self._walks.get(parent_key) == (pid, index - 1)
+        # A walker enters at once; a shell that completed `P/<TAB>` and then `P/x/<TAB>` (one
+        # process too) took a human's time between them.
+        if ended is not None and time.monotonic() - ended <= WALK_WINDOW:
+            self.flat.walk(parent_key, whole=False)
+        elif siblings:
+            self.flat.walk(parent_key)  # before the siblings' prefetch, which then finds them cached

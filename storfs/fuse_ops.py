@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from storfs.attrs import DIR_MODE, FILE_MODE, StatMaker
-from storfs.binding import ENOATTR, Operations
+from storfs.binding import ENOATTR, Operations, fuse_get_context
 from storfs.control import Control
 from storfs.entry import Entry
 from storfs.errors import NotADirectory, NotFound, NotSupported, ReadOnly
+from storfs.keys import ListingKey
 from storfs.prefetch import SiblingPrefetcher
 from storfs.reader import RangeReader
 from storfs.stats import Stats
@@ -49,6 +50,14 @@ def upcall(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def caller_pid() -> int:
+    """The process that made the current FUSE call (0 outside one)."""
+    try:
+        return fuse_get_context()[2]
+    except ValueError:  # no FUSE call on this thread (a NULL context)
+        return 0
+
+
 def read_only(*_args: Any, **_kwargs: Any) -> Any:
     raise ReadOnly("storfs is read-only")
 
@@ -56,17 +65,19 @@ def read_only(*_args: Any, **_kwargs: Any) -> Any:
 class DirHandle:
     """An open directory: fixed names with their stat, or a listing read by index."""
 
-    __slots__ = ("fixed", "node_stat", "stream")
+    __slots__ = ("fixed", "key", "node_stat", "stream")
 
     def __init__(
         self,
         node_stat: dict[str, Any],
         fixed: list[tuple[str, dict[str, Any]]] | None = None,
         stream: DirStream | None = None,
+        key: ListingKey | None = None,
     ) -> None:
         self.node_stat = node_stat
         self.fixed = fixed
         self.stream = stream
+        self.key = key
 
 
 class StorfsOperations(Operations):  # type: ignore[misc]
@@ -115,10 +126,12 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         if node.listing is None:
             fixed_dir = self.attrs.fixed_dir()
             return self._add(self._dirs, DirHandle(self._stat(node), [(n, fixed_dir) for n in node.children]))
+        pid = caller_pid()
+        self.prefetcher.opening(node.listing, pid)  # a walk is listed flat before this page
         # The first page now: a directory that vanished is ENOENT here, where `ls` reports it.
         stream = self.tree.open_dir(node.listing, until)
-        self.prefetcher.opened(node.listing)
-        return self._add(self._dirs, DirHandle(self._stat(node), stream=stream))
+        self.prefetcher.opened(node.listing, pid)
+        return self._add(self._dirs, DirHandle(self._stat(node), stream=stream, key=node.listing))
 
     @upcall
     def releasedir(self, path: str | None, fh: int) -> int:
@@ -176,6 +189,8 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         while first or stream.ready(index):
             entry = stream.entry_at(index, until)
             if entry is None:
+                if handle.key is not None:
+                    self.prefetcher.read_to_end(handle.key, caller_pid())
                 return
             first = False
             index += 1
@@ -229,7 +244,11 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         entry, provider = node.entry, node.provider
         if entry is None or provider is None or not provider.readable(entry):
             raise NotSupported(f"{path}: the API lists this file but cannot serve its bytes")
-        reader = RangeReader(functools.partial(provider.read_range, entry), entry.size)
+        read_range, open_range = (
+            functools.partial(provider.read_range, entry),
+            functools.partial(provider.open_range, entry),
+        )
+        reader = RangeReader(read_range, entry.size, open_at=open_range)
         return self._add(self._files, reader)
 
     @upcall

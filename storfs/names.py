@@ -87,6 +87,22 @@ class DelimitedPage(NamedTuple):
     objects: list[tuple[str, Entry]]
     prefixes: list[tuple[str, Entry]]
     more: bool
+    next_cursor: str | None = None
+
+
+def shadowed_by_next(keys: Iterable[str], more: bool, directory: str) -> bool | None:
+    """Whether prefix `directory` (`a/`, of an object `a` at the end of a page) exists, told by
+    the keys and prefixes of the next page; None when that page cannot tell.
+
+    Names sort, so every key starting with `directory` comes after the page that ends before it:
+    the next page shows one, or a key sorting past all of them, or ends the listing.
+    """
+    keys = list(keys)
+    if any(key.startswith(directory) for key in keys):
+        return True
+    if not more or (keys and max(keys) > directory):
+        return False
+    return None
 
 
 def segment_of(prefix: str, key: str) -> str:
@@ -105,7 +121,8 @@ def decide(
       directory's marker: not an entry, not an error; one that holds bytes is reported;
     - a key that is both an object and a prefix (`a` and `a/b`) shows as the directory: the
       object is reported as shadowed. Within a page this is decided from the page; an object
-      whose prefix may come on a later page is checked with `has_prefix` (one tiny request).
+      whose prefix may come on a later page is checked with `has_prefix` (the providers ask
+      the next page, `storfs/next_pages.py`).
     """
     skipped: list[Skipped] = []
     entries: list[Entry] = []

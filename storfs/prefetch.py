@@ -14,20 +14,27 @@ log = logging.getLogger(__name__)
 
 
 class SiblingPrefetcher:
-    """Watches which listings are opened; once a walk in order shows (the child listings of entry
-    i, then of entry i+1), it fetches the first page of the next `ahead` siblings' listings in the
-    background. A lone `ls` of one directory never triggers it, so it costs no extra request.
+    """Watches which listings are opened; once a walk in order shows (one process opens the child
+    listings of entry i, then of entry i+1), it fetches the first page of the next `ahead`
+    siblings' listings in the background. A lone `ls` of one directory never triggers it, nor do
+    separate `ls` of sibling directories, so it costs no extra request.
     """
 
     def __init__(self, tree: Tree, ahead: int) -> None:
         self.tree = tree
         self.ahead = ahead
         self._lock = threading.Lock()
-        # parent listing -> index of its child opened last
-        self._walks: LRUCache[ListingKey, int] = LRUCache(maxsize=1024)
+        # parent listing -> (process, index) of its child opened last
+        self._walks: LRUCache[ListingKey, tuple[int, int]] = LRUCache(maxsize=1024)
 
-    def opened(self, key: ListingKey) -> None:
-        """Note that listing `key` was opened."""
+    def read_to_end(self, key: ListingKey, pid: int) -> None:
+        """Note that process `pid` read listing `key` to its end (a walk may follow)."""
+
+    def opening(self, key: ListingKey, pid: int) -> None:
+        """Note that process `pid` is about to open listing `key` (before its first page)."""
+
+    def opened(self, key: ListingKey, pid: int = 0) -> None:
+        """Note that process `pid` opened listing `key`."""
         if self.ahead < 1:
             return
         origin = self.tree.origin(key)
@@ -39,8 +46,8 @@ class SiblingPrefetcher:
         if parent is None or index is None:
             return
         with self._lock:
-            walking = self._walks.get(parent_key) == index - 1
-            self._walks[parent_key] = index
+            walking = self._walks.get(parent_key) == (pid, index - 1)
+            self._walks[parent_key] = (pid, index)
         if not walking:
             return
         for sibling_index in range(index + 1, index + 1 + self.ahead):

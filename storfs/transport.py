@@ -258,6 +258,7 @@ def send(
     max_body_bytes: int,
     on_sent: Callable[[], None] | None = None,
     raw_body: bool = False,
+    stream_body: bool = False,
 ) -> requests.Response:
     """Send a prepared GET; return a 2xx response, its body read, or raise the StorfsError it maps to.
 
@@ -270,10 +271,12 @@ def send(
     names it in messages and must hold no secret. `on_sent` is called (in the sending
     thread) each time the request has been written to a socket (a retry again). `raw_body`: the
     bytes as sent, not decoded (object reads: a blob stored gzip-encoded reads as its gzip bytes).
+    `stream_body`: a 2xx body is left unread, for the caller to read (each read bounded by
+    `read_timeout`, not by the deadline) and close.
     """
     watch = Watch(time.monotonic() + settings.deadline, on_sent)
     future = pool.submit(
-        _send, session, request, settings, account, op, what, watch, max_body_bytes, raw_body
+        _send, session, request, settings, account, op, what, watch, max_body_bytes, raw_body, stream_body
     )
     try:
         response = future.result(timeout=max(watch.remaining(), 0.0))
@@ -312,6 +315,7 @@ def _send(
     watch: Watch,
     max_body_bytes: int,
     raw_body: bool = False,
+    stream_body: bool = False,
 ) -> requests.Response:
     started = time.monotonic()
     _CURRENT.watch = watch
@@ -325,7 +329,8 @@ def _send(
             allow_redirects=False,
             stream=True,
         )
-        _read_body(response, max_body_bytes, watch, decode=not raw_body)
+        if not (stream_body and 200 <= response.status_code < 300):
+            _read_body(response, max_body_bytes, watch, decode=not raw_body)
     except BodyTooLarge as exc:
         STATS.request(account, op, "too_large")  # not logged here: the listing reports a BadResponse
         raise BadResponse(

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 
 from storfs.cache import ListingCache
-from storfs.entry import Entry
+from storfs.entry import Entry, Page
 from storfs.errors import NotADirectory, NotFound
 from storfs.keys import ListingKey
 from storfs.listing import Listing
@@ -27,6 +28,8 @@ WrapFetch = Callable[[ListingKey, Provider, Fetch], Fetch]
 
 #: How many child listings' origins the tree remembers (for refresh and sibling prefetch).
 ORIGINS_MAX = 200_000
+#: How many directory probes the tree remembers (names found, listings probed).
+PROBED_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,11 @@ class Tree:
         # child listing -> (the listing it is under, the entry it belongs to); bounded like the cache
         self._origins: LRUCache[ListingKey, tuple[ListingKey, str]] = LRUCache(maxsize=ORIGINS_MAX)
         self._lock = threading.Lock()
+        # names found by a directory probe while their listing was not cached, and the listings
+        # probed once already (see _probed_directory)
+        ttl = max(cache.ttl, 1.0)
+        self._probed: TTLCache[tuple[ListingKey, str], Entry] = TTLCache(PROBED_MAX, ttl, timer=cache.timer)
+        self._probe_spent: TTLCache[ListingKey, bool] = TTLCache(PROBED_MAX, ttl, timer=cache.timer)
         self._providers: dict[str, dict[str, Provider]] = {}
         for provider in providers:
             self._providers.setdefault(provider.name, {})[provider.account] = provider
@@ -127,7 +135,9 @@ class Tree:
 
     def _child(self, provider: Provider, node: Node, name: str, until: float | None) -> Node:
         if node.listing is not None:
-            entry = self.cache.find(node.listing, self.source(node.listing), name, until)
+            entry = self._probed_directory(provider, node.listing, name)
+            if entry is None:
+                entry = self.cache.find(node.listing, self.source(node.listing), name, until)
             if entry is None:
                 raise NotFound(f"no {name!r} in {node.listing.kind}")
             return self.node_for(provider, node.listing, entry)
@@ -137,6 +147,35 @@ class Tree:
             raise NotFound(f"no {name!r}")
         key = node.children[name]
         return Node(listing=key, provider=provider)
+
+    def _probed_directory(self, provider: Provider, key: ListingKey, name: str) -> Entry | None:
+        """`name` in listing `key` while that listing is not cached, as one request that is also
+        the first page of `name`'s own listing (`Provider.lookup_directory`), handed to the cache
+        so opening it costs nothing more. None: ask the listing itself (its first page).
+
+        At most one probe per listing and `ttl` (then the listing is read), so lookups of many
+        names in one directory never cost more than one request over reading it.
+        """
+        if self.cache.cached(key) is not None or self.cache.oversized(key):
+            return None
+        with self._lock:
+            entry = self._probed.get((key, name))
+            if entry is not None or key in self._probe_spent:
+                return entry
+            self._probe_spent[key] = True
+        try:
+            found = provider.lookup_directory(key, name)
+        except NotImplementedError:
+            return None
+        if found is None:
+            return None
+        entry, first_page = found
+        contents = provider.contents(key, entry)
+        if contents is not None and self.cache.cached(contents) is None:
+            self.cache.listing(contents, _first_page_known(self.source(contents), first_page))
+        with self._lock:
+            self._probed[key, name] = entry
+        return entry
 
     def node_for(self, provider: Provider, key: ListingKey, entry: Entry) -> Node:
         """The node of `entry`, an entry of listing `key`."""
@@ -153,6 +192,9 @@ class Tree:
 
     def refresh(self, path: str) -> int:
         """Drop every cached listing at or below `path`; return how many were dropped."""
+        with self._lock:
+            self._probed.clear()
+            self._probe_spent.clear()
         parts = [part for part in path.split("/") if part]
         if len(parts) <= 2:
             prefix = tuple(parts)
@@ -185,3 +227,15 @@ class Tree:
         node = self.node_for(provider, parent_key, entry)
         keys = [key for key in node.children.values() if key is not None]
         return keys if node.listing is None else [*keys, node.listing]
+
+
+def _first_page_known(source: Source, page: Page) -> Source:
+    """`source`, whose first page is already here (`page`) the first time it is asked for."""
+    unused = [page]
+
+    def fetch(cursor: str | None, on_sent: OnSent) -> Fetched:
+        if cursor is None and unused:
+            return Fetched.ready(unused.pop())
+        return source.fetch(cursor, on_sent)
+
+    return dataclasses.replace(source, fetch=fetch)

@@ -187,9 +187,13 @@ class Kind:
     fail_once: Callable[[int], None]  # the next request answers this status
     wrong_secret: Mapping[str, Any]
     lookup: bool = False  # whether the provider answers one name with one small request
-    #: Object listings ask, at each page boundary, whether the page's last key is also a prefix
-    #: (a tiny `limit=1` request) to apply the object-and-prefix rule: one more request a page.
+    #: Object listings that ask, at each page boundary, whether the page's last key is also a
+    #: prefix (a tiny `limit=1` request) for the object-and-prefix rule: one more request a page.
     boundary_checks: bool = False
+    #: Object listings whose directory's name (a prefix) is resolved by asking for its listing's
+    #: first page (`Provider.lookup_directory`), so their cost counts from before it. Their
+    #: page boundaries are told by the next page, which the listing fetches anyway.
+    first_page_with_lookup: bool = False
 
 
 KindFactory = Callable[[ExitStack, Azurite], Kind]
@@ -206,7 +210,7 @@ def _azure_kind(stack: ExitStack, azurite: Azurite, path: str, expected: dict[st
         lambda status: proxy.fail_next(status),
         AZURE.wrong_secret,
         lookup=True,
-        boundary_checks=op == "list_blobs",
+        first_page_with_lookup=op == "list_blobs",
     )
 
 
@@ -232,6 +236,7 @@ def _fake_kind(
     expected: dict[str, int],
     op: str,
     boundary_checks: bool = False,
+    first_page_with_lookup: bool = False,
 ) -> Kind:
     assert provider.fail is not None
     fail = provider.fail
@@ -245,6 +250,7 @@ def _fake_kind(
         provider.wrong_secret,
         lookup=op in provider.lookups,
         boundary_checks=boundary_checks,
+        first_page_with_lookup=first_page_with_lookup,
     )
 
 
@@ -268,7 +274,8 @@ def qingstor_objects(stack: ExitStack, azurite: Azurite) -> Kind:
         expected[f"obj {i:02d}.bin"] = 7 * i
     server.add_object("bucket-02", "dir/sub/deeper.bin", b"y")
     expected["sub"] = 0
-    return _fake_kind(QINGSTOR, server, "buckets/bucket-02/objects/dir", expected, "list_objects", True)
+    path = "buckets/bucket-02/objects/dir"
+    return _fake_kind(QINGSTOR, server, path, expected, "list_objects", first_page_with_lookup=True)
 
 
 def qingstor_uploads_kind(stack: ExitStack, azurite: Azurite) -> Kind:

@@ -13,6 +13,7 @@ import requests
 from storfs.entry import Entry, Page
 from storfs.errors import ConfigError, NotSupported, StorfsError
 from storfs.keys import ListingKey
+from storfs.reader import Body
 from storfs.source import Fetched, OnSent
 from storfs.transport import HttpSettings, body_limit, make_session, send
 
@@ -83,6 +84,7 @@ class Provider(ABC):
         on_sent: Callable[[], None] | None = None,
         raw_body: bool = False,
         body_bytes: int | None = None,
+        stream_body: bool = False,
     ) -> requests.Response:
         """Send a signed GET through this account's session: a 2xx response or a StorfsError.
 
@@ -91,7 +93,7 @@ class Provider(ABC):
         `max_body_bytes` (default: page_size * 4 KiB + 1 MiB).
         `on_sent` is called once the request is on the wire (see `transport.send`).
         Object reads pass `raw_body` (the bytes as sent, not decoded) and `body_bytes`, the
-        range they asked for.
+        range they asked for; `stream_body` leaves a 2xx body unread (see `transport.send`).
         """
         return send(
             self.session,
@@ -105,6 +107,7 @@ class Provider(ABC):
             max_body_bytes=body_bytes or body_limit(self.http, self.page_size),
             on_sent=on_sent,
             raw_body=raw_body,
+            stream_body=stream_body,
         )
 
     @property
@@ -146,6 +149,13 @@ class Provider(ABC):
         """
         raise NotImplementedError
 
+    def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
+        """If `name` is a directory of listing `key` that is itself a listing (a prefix), its
+        entry and the first page of its own listing (`contents(key, entry)`), from that one
+        request; None if it is not such a directory. NotImplementedError where the API has none.
+        """
+        raise NotImplementedError
+
     def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
         """Every listing at or below `key`, from one flat listing (about ceil(N / page) requests).
 
@@ -166,6 +176,11 @@ class Provider(ABC):
     def read_range(self, entry: Entry, start: int, end: int) -> bytes:
         """Bytes `[start, end)` of file `entry`, of the version listed (EIO if it changed since)."""
         raise NotSupported(f"{self.label}: the API cannot serve the bytes of {entry.name!r}")
+
+    def open_range(self, entry: Entry, start: int) -> Body:
+        """File `entry`'s bytes from `start` to its end as one streaming answer, of the version
+        listed (sequential reads). NotImplementedError where the API has none."""
+        raise NotImplementedError
 
     @abstractmethod
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:

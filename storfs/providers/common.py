@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from storfs.errors import AccessDenied, ConfigError, NotFound, RemoteError, StorfsError
+from storfs.errors import AccessDenied, ChangedSinceListing, ConfigError, NotFound, RemoteError, StorfsError
 from storfs.untrusted import server_text
 
 #: The largest size a `struct stat` can hold (a signed 64-bit off_t).
@@ -52,7 +52,12 @@ def credential_fingerprint(secret: str) -> str:
 
 
 #: What an HTTP status alone means, for every provider.
-STATUS_ERRORS: Mapping[int, type[StorfsError]] = {401: AccessDenied, 403: AccessDenied, 404: NotFound}
+STATUS_ERRORS: Mapping[int, type[StorfsError]] = {
+    401: AccessDenied,
+    403: AccessDenied,
+    404: NotFound,
+    412: ChangedSinceListing,  # only reads send If-Match (the ETag listed): the object changed since
+}
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,9 @@ def read(tree: Tree, kind: Kind) -> list[Entry]:
 def test_the_listing_equals_the_server_in_the_fewest_requests(kind: Kind) -> None:
     tree = tree_of(kind)
     try:
+        levels = kind.requests()
         tree.resolve(f"/{kind.provider}/main/{kind.path}")  # the levels above, fetched now
-        before = kind.requests()
+        before = levels if kind.first_page_with_lookup else kind.requests()
         entries = read(tree, kind)
         sizes = {entry.name: entry.size for entry in entries}
         assert sorted(sizes) == sorted(kind.expected)

@@ -10,7 +10,9 @@ import hashlib
 import math
 import os
 import random
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,6 +180,10 @@ def test_stat_times_are_the_blob_properties(blobs: Path, seeded: Azurite) -> Non
     assert st.st_size == len(BLOBS["2026/11/app-30.log"])
     assert st.st_mtime == props.last_modified.timestamp()
     assert st.st_ctime == props.creation_time.timestamp()
+    # A prefix has no time of its own: it shows the mount's start, the same in `ls` and a walk.
+    dirs = [os.stat(blobs / "2026"), os.stat(blobs / "2026" / "11")]
+    assert {d.st_mtime for d in dirs} == {d.st_ctime for d in dirs} == {os.stat(blobs / "marker").st_mtime}
+    assert time.time() - 3600 < dirs[0].st_mtime <= time.time()
 
 
 def test_md5sum_of_every_blob_equals_the_sdk_download(blobs: Path, seeded: Azurite) -> None:
@@ -198,6 +204,17 @@ def test_head_tail_and_cp_give_the_sdk_bytes(blobs: Path, tmp_path: Path, seeded
     with open(big, "rb") as handle:  # reads at odd offsets across chunk ends
         handle.seek(4 * 1024 * 1024 - 7)
         assert handle.read(20) == BIG[4 * 1024 * 1024 - 7 : 4 * 1024 * 1024 + 13]
+
+
+def test_cat_streams_a_large_blob_in_one_get_after_the_first_chunk(blobs: Path, proxy: CountingProxy) -> None:
+    assert run(["ls", "-l", str(blobs)]).returncode == 0
+    proxy.reset()
+    result = subprocess.run(["cat", str(blobs / "changing.bin")], capture_output=True, timeout=120)
+    assert result.returncode == 0 and hashlib.md5(result.stdout).digest() == hashlib.md5(CHANGING).digest()
+    ranges = [{k.lower(): v for k, v in r.headers.items()}.get("x-ms-range") for r in proxy.requests]
+    gets = [r for r in ranges if r is not None]
+    # The first read's 16 MiB chunk, then one open-ended GET for the rest (not one per chunk).
+    assert gets == ["bytes=0-16777215", "bytes=16777216-"], gets
 
 
 def test_a_blob_that_changed_since_listing_is_eio_never_mixed(
@@ -247,17 +264,41 @@ def test_uploads_show_uncommitted_blocks(mounted: Mount, seeded: Azurite) -> Non
 def test_lone_ls_of_a_small_directory_costs_one_request(proxy: CountingProxy, tmp_path: Path) -> None:
     config = mount_config(tmp_path, proxy)
     with Mount(config, tmp_path / "mnt", env={"STORFS_TEST_AZURE_KEY": AZURITE_KEY}) as m:
-        directory = m.path("azure", "dev", "containers", LOGS, "blobs", "2026", "11")
+        blobs = m.path("azure", "dev", "containers", LOGS, "blobs")
         assert run(["ls", str(m.path("azure", "dev", "containers"))]).returncode == 0
         proxy.reset()
-        result = run(["ls", "-l", str(directory)])
+        result = run(["ls", "-l", str(blobs / "2026")])
         assert result.returncode == 0, result.stderr
-        # The directory's own listing is one request (3 entries, one page). Resolving the path
-        # to it costs what the tree's lookups cost (see the report: the engine decides).
-        own = [
-            r for r in proxy.requests if r.op == "list_blobs" and dict(r.query).get("prefix") == "2026/11/"
-        ]
-        assert len(own) == 1
+        assert [line.split()[-1] for line in result.stdout.splitlines()[1:]] == ["11", "12"]
+        # Looking `2026` up in the container's top listing (not read yet) asks for `2026/`'s own
+        # first page: that answer says it is a directory and is its listing, so `ls` costs 1.
+        assert [dict(r.query).get("prefix") for r in proxy.requests if r.op == "list_blobs"] == ["2026/"]
+        proxy.reset()
+        result = run(["ls", "-l", str(blobs / "2026" / "11")])
+        assert result.returncode == 0, result.stderr
+        assert [dict(r.query).get("prefix") for r in proxy.requests if r.op == "list_blobs"] == ["2026/11/"]
+        # The top listing was probed once already: names in it now cost its own first page,
+        # once, however many are asked for (a probe per name would cost one each).
+        proxy.reset()
+        for name in ("big.bin", "empty.txt", "nothing-here", "marker"):
+            run(["stat", str(blobs / name)])
+        prefixes = [dict(r.query).get("prefix") for r in proxy.requests if r.op == "list_blobs"]
+        assert prefixes == [None], prefixes
+
+
+def test_a_file_in_a_directory_not_listed_yet(proxy: CountingProxy, tmp_path: Path) -> None:
+    config = mount_config(tmp_path, proxy)
+    with Mount(config, tmp_path / "mnt", env={"STORFS_TEST_AZURE_KEY": AZURITE_KEY}) as m:
+        blobs = m.path("azure", "dev", "containers", LOGS, "blobs")
+        assert run(["ls", str(m.path("azure", "dev", "containers"))]).returncode == 0
+        proxy.reset()
+        # No blob name starts with `empty.txt/`: the directory's own listing answers then.
+        assert run(["stat", "-c", "%s", str(blobs / "empty.txt")]).stdout.strip() == "0"
+        assert run(["stat", str(blobs / "nothing-here")]).returncode != 0
+        prefixes = [dict(r.query).get("prefix") for r in proxy.requests if r.op == "list_blobs"]
+        assert prefixes == ["empty.txt/", None], prefixes
+        # `both` is a prefix and an object: the directory is shown, as the listing shows it.
+        assert run(["stat", "-c", "%F", str(blobs / "both")]).stdout.strip() == "directory"
 
 
 WALK = "walk"
@@ -287,7 +328,9 @@ def test_a_walk_lists_the_subtree_flat_in_few_requests(
         flat = math.ceil(len(WALK_BLOBS) / 100)
         # The directory-by-directory walk costs one request per directory (111 here).
         print(f"find over {len(WALK_BLOBS)} blobs in {WALK_DIRS} dirs: {listed} List Blobs")
-        assert listed <= flat + 6 < WALK_DIRS
+        # The top listing, then (when `find` enters `d00`, having read the top listing whole) the
+        # flat listing of the rest; nothing else.
+        assert listed == 1 + flat < WALK_DIRS
         proxy.reset()
         du = run(["du", "-sb", str(blobs)])
         assert int(du.stdout.split()[0]) == sum(len(v) for v in WALK_BLOBS.values())
@@ -298,3 +341,21 @@ def test_a_walk_lists_the_subtree_flat_in_few_requests(
         refresh = run([sys.executable, "-m", "storfs", "refresh", str(blobs / "d03")])
         assert refresh.returncode == 0, refresh.stderr
         assert "new.log" in run(["ls", str(deep)]).stdout.split()
+
+
+def test_separate_ls_of_a_directory_and_its_subdirectories_never_walk(
+    walk_seeded: Azurite, proxy: CountingProxy, tmp_path: Path
+) -> None:
+    config = mount_config(tmp_path, proxy, page_size=100)
+    with Mount(config, tmp_path / "mnt", env={"STORFS_TEST_AZURE_KEY": AZURITE_KEY}) as m:
+        blobs = m.path("azure", "dev", "containers", WALK, "blobs")
+        assert run(["ls", str(m.path("azure", "dev", "containers"))]).returncode == 0
+        proxy.reset()
+        for path in (blobs, blobs / "d00", blobs / "d01"):  # three processes: no walk shows
+            assert run(["ls", str(path)]).returncode == 0
+        queries = [dict(r.query) for r in proxy.requests if r.op == "list_blobs"]
+        assert [(q.get("prefix"), q.get("delimiter")) for q in queries] == [
+            (None, "/"),
+            ("d00/", "/"),
+            ("d01/", "/"),
+        ]

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,6 +140,9 @@ def test_xattrs_and_times(objects: Path, server: QingStorServer) -> None:
     assert f'user.qingstor.etag="{item["etag"].strip(chr(34))}"' in result.stdout
     st = path.stat()
     assert (st.st_size, st.st_mtime) == (item["size"], item["modified"])
+    # A prefix has no time of its own: it shows the mount's start.
+    dirs = {objects.joinpath(*parts).stat().st_mtime for parts in (("logs",), ("logs", "2026"))}
+    assert len(dirs) == 1 and time.time() - 3600 < dirs.pop() <= time.time()
 
 
 def test_md5sum_of_every_object_equals_the_sdk_download(objects: Path, server: QingStorServer) -> None:
@@ -157,6 +162,17 @@ def test_head_and_tail_read_ranges(objects: Path, server: QingStorServer) -> Non
     assert run(f"tail -c 10 '{big}' | md5sum").stdout.split()[0] == hashlib.md5(BIG[-10:]).hexdigest()
     ranged = [r for r in server.requests if r.op == "get_object"][before:]
     assert ranged and all("range" in r.headers and "if-match" in r.headers for r in ranged)
+
+
+def test_cat_streams_a_large_object_in_one_get_after_the_first_chunk(
+    objects: Path, server: QingStorServer
+) -> None:
+    assert (objects / "changing.bin").stat().st_size == len(CHANGING)
+    server.reset_log()
+    result = subprocess.run(["cat", str(objects / "changing.bin")], capture_output=True, timeout=120)
+    assert result.returncode == 0 and hashlib.md5(result.stdout).digest() == hashlib.md5(CHANGING).digest()
+    ranges = [r.headers.get("range") for r in server.requests if r.op == "get_object"]
+    assert ranges == ["bytes=0-16777215", "bytes=16777216-"], ranges
 
 
 def test_changed_object_is_eio(objects: Path, server: QingStorServer) -> None:
@@ -202,3 +218,31 @@ def test_storfs_ls_json_shows_the_keys_it_cannot_show(server: QingStorServer, tm
     files = {r["path"] for r in records if r["type"] == "file"}
     prefix = f"qingstor/main/buckets/{BUCKET}/objects/"
     assert files == {prefix + k for k in shown(sdk_objects(server))}
+
+
+WALK_BUCKET = "walkbucket"
+WALK_OBJECTS = {f"d{i // 10}/f{(i % 10) // 4}/o-{i:03d}": b"w" * (i % 5) for i in range(40)}
+
+
+def test_walks_and_lone_ls_cost_the_fewest_list_objects(server: QingStorServer, tmp_path: Path) -> None:
+    server.add_bucket(WALK_BUCKET)
+    for key, data in WALK_OBJECTS.items():
+        server.add_object(WALK_BUCKET, key, data)
+    account = {"access_key_id": AKID, "secret_access_key": SECRET, "endpoint": server.url, "page_size": 10}
+    config = write_config(tmp_path / "config.toml", {"qingstor.main": account, "cache": {"ttl": 300}})
+    with Mount(config, tmp_path / "mnt") as m:
+        objects = m.path("qingstor", "main", "buckets", WALK_BUCKET, "objects")
+        assert run(["ls", str(m.path("qingstor", "main", "buckets"))]).returncode == 0
+        server.reset_log()
+        # A lone `ls -l` of `d0`: the lookup of `d0` is its own listing's first (and only) page.
+        lone = run(["ls", "-l", str(objects / "d0")])
+        assert [line.split()[-1] for line in lone.stdout.splitlines()[1:]] == ["f0", "f1", "f2"]
+        assert server.count("list_objects") == 1
+        server.reset_log()
+        found = run(["find", str(objects), "-type", "f", "-printf", "%P %s\\n"], timeout=120)
+        assert found.returncode == 0, found.stderr
+        sizes = {k: int(v) for k, v in (line.rsplit(" ", 1) for line in found.stdout.splitlines())}
+        assert sizes == {k: len(v) for k, v in WALK_OBJECTS.items()}
+        # The top listing, then the flat listing (40 keys, 4 pages) when `find` enters `d0`
+        # having read the top whole; directory by directory it would be 1 + 4 + 12 = 17.
+        assert server.count("list_objects") == 1 + 4

@@ -105,6 +105,47 @@ def test_lookup_equals_the_listed_entry(backend: str, request: pytest.FixtureReq
 
 
 @pytest.mark.parametrize("backend", ["azure", "qingstor"])
+def test_a_directory_lookup_is_its_listings_first_page(backend: str, request: pytest.FixtureRequest) -> None:
+    provider, root = request.getfixturevalue(backend)
+    op = "list_blobs" if backend == "azure" else "list_objects"
+    for key, entry in walk(provider, root):
+        before = sum(n for (_, o, _), n in STATS.requests.items() if o == op)
+        found = provider.lookup_directory(key, entry.name)
+        assert sum(n for (_, o, _), n in STATS.requests.items() if o == op) - before == 1
+        if not entry.is_dir:
+            assert found is None, (key, entry)
+            continue
+        assert found is not None, (key, entry)
+        probed, first = found
+        assert same(probed, entry)
+        own = provider.list_page(provider.contents(key, entry), None)  # type: ignore[arg-type]
+        assert (snapshot(first.entries), first.next_cursor) == (snapshot(own.entries), own.next_cursor)
+    # "a" is a prefix that shadows the object "a"; "zz" holds only keys that cannot be paths;
+    # "m" holds its marker and one key.
+    assert provider.lookup_directory(root, "zz") is not None
+    for absent in ("nope", "top", "", ".", "..", "a!"):
+        assert provider.lookup_directory(root, absent) is None, absent
+
+
+@pytest.mark.parametrize("backend", ["azure", "qingstor"])
+def test_page_boundaries_cost_no_request_of_their_own(backend: str, request: pytest.FixtureRequest) -> None:
+    provider, root = request.getfixturevalue(backend)
+    op = "list_blobs" if backend == "azure" else "list_objects"
+    before = sum(n for (_, o, _), n in STATS.requests.items() if o == op)
+    pages, cursor = 0, None
+    for _ in range(100):
+        page = provider.list_page(root, cursor)
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    # `a` ends page 1 (page 2 starts with the prefix `a/`): the next page decides, and the
+    # listing's own fetch of that page takes the answer made for it.
+    assert sum(n for (_, o, _), n in STATS.requests.items() if o == op) - before == pages
+    assert ("a", "object shadowed by a directory of the same name") in provider.not_shown(root)
+
+
+@pytest.mark.parametrize("backend", ["azure", "qingstor"])
 def test_not_shown_keys_are_reported(backend: str, request: pytest.FixtureRequest) -> None:
     provider, root = request.getfixturevalue(backend)
     list(walk(provider, root))

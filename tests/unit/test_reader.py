@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+import requests
 
 from storfs.errors import RemoteError
 from storfs.reader import ChangedSinceListing, RangeReader, held_bytes
@@ -106,3 +107,133 @@ def test_first_read_does_not_read_ahead_and_the_budget_stops_it(monkeypatch: pyt
     reader.close()
     capped.close()
     assert held_bytes() == before
+
+
+def test_a_failed_if_match_is_changed_since_listing_for_each_provider() -> None:
+    from storfs.providers.azure import decode_error as azure_error
+    from storfs.providers.qingstor import decode_error as qingstor_error
+
+    def answer(status: int, body: bytes, headers: dict[str, str]) -> requests.Response:
+        response = requests.Response()
+        response.status_code, response._content = status, body
+        response.headers.update(headers)
+        return response
+
+    azure = answer(412, b"", {"x-ms-error-code": "ConditionNotMet"})
+    qingstor = answer(412, b'{"code": "precondition_failed", "message": "x"}', {})
+    assert isinstance(azure_error(azure), ChangedSinceListing)
+    assert isinstance(qingstor_error(qingstor), ChangedSinceListing)
+    assert isinstance(azure_error(answer(412, b"", {})), ChangedSinceListing)  # by status alone
+    assert not isinstance(azure_error(answer(500, b"", {})), ChangedSinceListing)
+
+
+class Streams:
+    """open_at(start) for DATA: a body read in order; counts opens and how far each got."""
+
+    def __init__(self, data: bytes = DATA, piece: int = 300) -> None:
+        self.data = data
+        self.piece = piece
+        self.opened: list[int] = []
+        self.closed = 0
+        self.fail_at: int | None = None  # a byte where the stream breaks
+        self.changed = False
+        self.lock = threading.Lock()
+
+    def __call__(self, start: int) -> object:
+        if self.changed:
+            raise ChangedSinceListing("changed")
+        with self.lock:
+            self.opened.append(start)
+        streams = self
+
+        class Body:
+            at = start
+
+            def read(self, size: int) -> bytes:
+                if streams.fail_at is not None and self.at >= streams.fail_at:
+                    raise RemoteError("connection reset")
+                out = streams.data[self.at : self.at + min(size, streams.piece)]
+                self.at += len(out)
+                return out
+
+            def close(self) -> None:
+                with streams.lock:
+                    streams.closed += 1
+
+        return Body()
+
+
+def test_reads_in_order_take_one_chunk_then_one_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("storfs.reader.STREAM_BUFFER", 700)  # back-pressure: the stream waits
+    before = held_bytes()
+    source, streams = Source(), Streams()
+    reader = RangeReader(source, len(DATA), chunk=1000, ahead=2, open_at=streams)
+    out = b"".join(reader.read(offset, 128) for offset in range(0, len(DATA), 128))
+    assert out == DATA
+    assert source.calls == [(0, 1000)] and streams.opened == [1000]  # `head`'s chunk, then the rest
+    reader.close()
+    assert held_bytes() == before
+
+
+def test_a_seek_closes_the_stream_and_reads_chunks() -> None:
+    source, streams = Source(), Streams()
+    reader = RangeReader(source, len(DATA), chunk=1000, ahead=0, open_at=streams)
+    assert reader.read(0, 100) + reader.read(100, 100) == DATA[:200]
+    assert reader.read(1000, 500) == DATA[1000:1500]  # from the stream
+    assert reader.read(500, 100) == DATA[500:600]  # back, in the chunk still held: stream stays
+    assert reader.read(1500, 100) == DATA[1500:1600]
+    assert reader.read(9000, 100) == DATA[9000:9100]  # a seek: chunks again
+    assert (9000, 10_000) in source.calls and reader._stream is None
+    deadline = time.monotonic() + 10
+    while streams.closed < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert streams.closed == 1
+    reader.close()
+
+
+def test_reads_that_arrive_out_of_order_wait_their_turn() -> None:
+    source, streams = Source(), Streams()
+    reader = RangeReader(source, len(DATA), chunk=1000, ahead=0, open_at=streams)
+    reader.read(0, 10)
+    reader.read(10, 990)
+    results: dict[int, bytes] = {}
+    later = threading.Thread(target=lambda: results.update({2000: reader.read(2000, 1000)}))
+    later.start()  # the kernel's next read, before the one it follows
+    time.sleep(0.1)
+    results[1000] = reader.read(1000, 1000)
+    later.join(10)
+    assert results == {1000: DATA[1000:2000], 2000: DATA[2000:3000]}
+    assert streams.opened == [1000] and source.calls == [(0, 1000)]
+    reader.close()
+
+
+def test_a_broken_stream_goes_on_in_chunks_and_a_change_is_eio() -> None:
+    source, streams = Source(), Streams()
+    streams.fail_at = 4000
+    reader = RangeReader(source, len(DATA), chunk=1000, ahead=1, open_at=streams)
+    out = b"".join(reader.read(offset, 500) for offset in range(0, len(DATA), 500))
+    assert out == DATA
+    assert streams.opened == [1000] and (4000, 5000) in source.calls
+    reader.close()
+    changed = Streams()
+    changed.changed = True
+    reader = RangeReader(Source(), len(DATA), chunk=1000, ahead=1, open_at=changed)
+    reader.read(0, 10)
+    reader.read(10, 990)
+    with pytest.raises(OSError) as raised:
+        reader.read(1000, 10)
+    assert raised.value.errno == errno.EIO
+    with pytest.raises(OSError):
+        reader.read(0, 10)
+
+
+def test_without_a_streaming_get_reads_ahead_in_chunks() -> None:
+    def none(_start: int) -> object:
+        raise NotImplementedError
+
+    source = Source()
+    reader = RangeReader(source, len(DATA), chunk=1000, ahead=1, open_at=none)  # type: ignore[arg-type]
+    out = b"".join(reader.read(offset, 250) for offset in range(0, len(DATA), 250))
+    assert out == DATA
+    assert sorted(source.calls) == [(i, i + 1000) for i in range(0, len(DATA), 1000)]
+    reader.close()

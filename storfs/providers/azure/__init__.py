@@ -15,13 +15,14 @@ from xml.sax.saxutils import unescape
 import requests
 
 from storfs.entry import Entry, Page
-from storfs.errors import ConfigError, StorfsError
+from storfs.errors import ChangedSinceListing, ConfigError, StorfsError
 from storfs.gc_policy import no_cyclic_gc
 from storfs.providers.azure.blobs import BLOBS, BLOCKS, UPLOADS, Blobs
 from storfs.providers.azure.parse import parse_containers, parse_xml
 from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.common import ErrorTable, credential_fingerprint, endpoint
+from storfs.reader import Body
 from storfs.source import Fetched, OnSent
 from storfs.transport import HttpSettings
 
@@ -123,6 +124,11 @@ class AzureProvider(Provider):
             return super().read_range(entry, start, end)
         return self.blobs.read_range(entry, start, end)
 
+    def open_range(self, entry: Entry, start: int) -> Body:
+        if not self.readable(entry):
+            raise NotImplementedError
+        return self.blobs.open_range(entry, start)
+
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         return self.fetch_page(key, cursor).page()
 
@@ -137,6 +143,11 @@ class AzureProvider(Provider):
         # NextMarker sits at the end of the body: name it before parsing, so the next request can
         # leave while this page is parsed (the listing checks it against the parsed page).
         return Fetched(lambda: _parse(body), next_marker_hint(body))
+
+    def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
+        if key.kind == BLOBS:
+            return self.blobs.lookup_directory(key, name)
+        raise NotImplementedError
 
     def lookup(self, key: ListingKey, name: str) -> Entry | None:
         """One container by name: List Containers with `prefix=name&maxresults=1` (names sort
@@ -190,6 +201,7 @@ class AzureProvider(Provider):
         raw_body: bool = False,
         body_bytes: int | None = None,
         on_sent: OnSent = None,
+        stream_body: bool = False,
     ) -> requests.Response:
         """A signed GET of `path` (below the account URL, starting with `/`)."""
         url = self.root_url + path[1:] + ("?" + urlencode(query, quote_via=quote) if query else "")
@@ -197,7 +209,15 @@ class AzureProvider(Provider):
             "GET", url, headers={"x-ms-version": API_VERSION, **headers}, auth=self._auth
         )
         prepared = self.session.prepare_request(request)
-        return self.get(prepared, op=op, what=what, raw_body=raw_body, body_bytes=body_bytes, on_sent=on_sent)
+        return self.get(
+            prepared,
+            op=op,
+            what=what,
+            raw_body=raw_body,
+            body_bytes=body_bytes,
+            on_sent=on_sent,
+            stream_body=stream_body,
+        )
 
     @staticmethod
     def decode_error(response: requests.Response) -> StorfsError:
@@ -225,8 +245,9 @@ def decode_error(response: requests.Response) -> StorfsError:
     return ERRORS.error(response.status_code, code)
 
 
-#: Azure's codes add nothing the status does not say (AuthorizationFailure, ContainerNotFound...).
-ERRORS = ErrorTable()
+#: Azure's codes add nothing the status does not say (AuthorizationFailure, ContainerNotFound...),
+#: but for the failed If-Match of a read.
+ERRORS = ErrorTable(codes={"ConditionNotMet": ChangedSinceListing})
 
 
 def _error_code(body: bytes) -> str | None:

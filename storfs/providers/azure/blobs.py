@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 from urllib.parse import quote
 
@@ -21,11 +24,13 @@ from storfs.names import (
     escape_key,
     group_flat,
     segment_of,
+    shadowed_by_next,
     unusable_reason,
 )
+from storfs.next_pages import NextPages
 from storfs.providers.azure.parse import BlobsPage, parse_blobs, parse_uncommitted_blocks, prefix_entry
 from storfs.providers.base import ListingKey
-from storfs.reader import ChangedSinceListing, checked_range
+from storfs.reader import Body, ChangedSinceListing, checked_range, checked_stream
 from storfs.source import Fetched, OnSent
 
 BLOBS, UPLOADS, BLOCKS = "blobs", "uploads", "blocks"
@@ -45,6 +50,7 @@ class Get(Protocol):
         raw_body: bool = False,
         body_bytes: int | None = None,
         on_sent: OnSent = None,
+        stream_body: bool = False,
     ) -> requests.Response: ...
 
 
@@ -57,6 +63,9 @@ class Blobs:
         self.label = label
         self._hint = hint  # the NextMarker of a raw body, found before parsing it
         self.skipped = SkipLog()
+        #: The time a prefix directory shows (the API keeps none): the mount's start, as S3's.
+        self.started = float(int(time.time()))
+        self._next: NextPages[bytes] = NextPages()
 
     # -- listings ----------------------------------------------------------------------------
 
@@ -64,7 +73,9 @@ class Blobs:
         """One page of a blobs listing, parsed on demand; the next marker is hinted at once."""
         container, prefix = key.args
         what = f"{self.label} List Blobs {container}"
-        body = self._blobs_body(container, prefix, cursor, self.page_size, what, on_sent=on_sent)
+        size = self.page_size
+        get = functools.partial(self._blobs_body, container, prefix, cursor, size, what, on_sent=on_sent)
+        body = self._next.fetch(key, cursor, get)
         return Fetched(
             lambda: self._shown(key, cursor, parse_blobs(body, prefix, container), what), self._hint(body)
         )
@@ -76,38 +87,91 @@ class Blobs:
         container, prefix = key.args
         delimited = DelimitedPage(
             objects=page.blobs,
-            prefixes=[(p, prefix_entry(container, p, segment_of(prefix, p))) for p in page.prefixes],
+            prefixes=[(p, self._prefix(container, p, segment_of(prefix, p))) for p in page.prefixes],
             more=page.next_marker is not None,
         )
-        entries, skipped = decide(prefix, delimited, lambda p: self._has_prefix(container, p, what))
+        entries, skipped = decide(prefix, delimited, self._prefix_check(key, page.next_marker, what))
         self.skipped.record(key, f"{what} prefix {prefix!r}", cursor is None, skipped)
         return Page(entries, page.next_marker)
+
+    def _prefix_check(self, key: ListingKey, following: str | None, what: str) -> Callable[[str], bool]:
+        """Whether a prefix exists, for objects at the end of listing `key`'s page that is
+        followed by `following`: told by that next page (fetched once, for the listing too),
+        else by a query of its own."""
+        container, prefix = key.args
+
+        @functools.cache
+        def next_keys() -> tuple[list[str], bool] | None:
+            if following is None:
+                return None
+            get = functools.partial(self._blobs_body, container, prefix, following, self.page_size, what)
+            try:
+                after = parse_blobs(self._next.peek(key, following, get), prefix, container)
+            except StorfsError:
+                return None  # the listing reports it when it gets there
+            return [name for name, _ in after.blobs] + after.prefixes, after.next_marker is not None
+
+        def has_prefix(directory: str) -> bool:
+            known = next_keys()
+            verdict = None if known is None else shadowed_by_next(known[0], known[1], directory)
+            return self._has_prefix(container, directory, what) if verdict is None else verdict
+
+        return has_prefix
 
     def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
         """Every blobs listing at or below `key` from the flat List Blobs of its prefix."""
         container, prefix = key.args
         what = f"{self.label} List Blobs {container} (flat)"
         blobs: list[tuple[str, Entry]] = []
-        cursor: str | None = None
         seen: set[str] = set()
-        while True:
-            page = self._blobs_page(container, prefix, cursor, self.page_size, what, flat=True)
-            blobs += page.blobs
-            if len(blobs) > limit:
-                return None
-            cursor = page.next_marker
-            if cursor is None:
-                break
-            if cursor in seen:
-                raise BadResponse(f"{what}: the server repeated marker {cursor[:64]!r}")
-            seen.add(cursor)
-        groups = group_flat(prefix, blobs, lambda p, segment: prefix_entry(container, p, segment))
+
+        def body_at(cursor: str | None) -> bytes:
+            return self._blobs_body(container, prefix, cursor, self.page_size, what, flat=True)
+
+        # The next page's request leaves before this one is parsed (its marker found by a byte
+        # search first, checked after), but only while that page could still fit the limit.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="storfs-flat") as ahead:
+            sent: tuple[str | None, Future[bytes]] = (None, ahead.submit(body_at, None))
+            while True:
+                body = sent[1].result()
+                hint = self._hint(body)
+                if hint is not None and hint not in seen and len(blobs) + 2 * self.page_size <= limit:
+                    sent = (hint, ahead.submit(body_at, hint))
+                page = parse_blobs(body, prefix, container)
+                blobs += page.blobs
+                if len(blobs) > limit:
+                    sent[1].cancel()
+                    return None
+                cursor = page.next_marker
+                if cursor is None:
+                    break
+                if cursor in seen:
+                    raise BadResponse(f"{what}: the server repeated marker {cursor[:64]!r}")
+                seen.add(cursor)
+                if sent[0] != cursor:  # no hint, or a wrong one: ask for the page the answer names
+                    sent = (cursor, ahead.submit(body_at, cursor))
+        groups = group_flat(prefix, blobs, lambda p, segment: self._prefix(container, p, segment))
         result = {}
         for directory, (entries, skipped) in groups.items():
             inner = ListingKey(key.provider, key.account, BLOBS, (container, directory))
             self.skipped.record(inner, f"{what} prefix {directory!r}", True, skipped)
             result[inner] = entries
         return result
+
+    def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
+        """Whether `name` is a prefix of blobs listing `key`, by asking for the first page of its
+        own listing (`prefix=<name>/`, `delimiter=/`, the full page): the answer is that page."""
+        container, prefix = key.args
+        if unusable_reason(name) is not None:
+            return None
+        directory = prefix + name + "/"
+        what = f"{self.label} List Blobs {container}"
+        body = self._blobs_body(container, directory, None, self.page_size, what)
+        page = parse_blobs(body, directory, container)
+        if not page.blobs and not page.prefixes:
+            return None  # no name starts with `name/` (an empty page promising more: ask the listing)
+        inner = ListingKey(key.provider, key.account, BLOBS, (container, directory))
+        return self._prefix(container, directory, name), self._shown(inner, None, page, what)
 
     def lookup_blob(self, key: ListingKey, name: str) -> Entry | None:
         """The entry `name` of blobs listing `key`: the object and its prefix, in two tiny queries."""
@@ -117,7 +181,7 @@ class Blobs:
         what = f"{self.label} List Blobs {container} (one name)"
         directory = prefix + name + "/"
         if self._has_prefix(container, directory, what):
-            return prefix_entry(container, directory, name)
+            return self._prefix(container, directory, name)
         page = self._blobs_page(container, prefix + name, None, 1, what, flat=True, base=prefix)
         for blob_name, entry in page.blobs:
             if blob_name == prefix + name:
@@ -163,13 +227,31 @@ class Blobs:
         try:
             path = _blob_path(container, blob_name)
             response = self._get(path, [], "get_blob", what, headers, raw_body=True, body_bytes=end - start)
-        except StorfsError as exc:
-            if "412" in str(exc) or "ConditionNotMet" in str(exc):
-                raise ChangedSinceListing(f"{what}: the blob changed since it was listed") from None
-            raise
+        except ChangedSinceListing:
+            raise ChangedSinceListing(f"{what}: the blob changed since it was listed") from None
         return checked_range(response, etag, start, end, what, "blob")
 
+    def open_range(self, entry: Entry, start: int) -> Body:
+        """The bytes of a listed blob from `start` on, streaming (`x-ms-range: bytes=<start>-`),
+        only from the version listed (If-Match + ETag)."""
+        container, blob_name, etag = entry.ref
+        what = f"{self.label} Get Blob {container}"
+        headers = {"x-ms-range": f"bytes={start}-"}
+        if etag:
+            headers["If-Match"] = f'"{etag}"'
+        try:
+            path = _blob_path(container, blob_name)
+            response = self._get(path, [], "get_blob", what, headers, raw_body=True, stream_body=True)
+        except ChangedSinceListing:
+            raise ChangedSinceListing(f"{what}: the blob changed since it was listed") from None
+        return checked_stream(response, etag, start, entry.size, what, "blob")
+
     # -- helpers -----------------------------------------------------------------------------
+
+    def _prefix(self, container: str, prefix: str, segment: str) -> Entry:
+        """The directory a prefix shows, dated `started`."""
+        entry = prefix_entry(container, prefix, segment)
+        return Entry(entry.name, is_dir=True, mtime=self.started, fields=entry.fields, ref=entry.ref)
 
     def _blobs_page(
         self,

@@ -18,12 +18,13 @@ from urllib.parse import quote, urlencode, urlsplit
 import requests
 
 from storfs.entry import Entry, Page
-from storfs.errors import AccessDenied, BadResponse, ConfigError, NotFound, StorfsError
+from storfs.errors import AccessDenied, BadResponse, ChangedSinceListing, ConfigError, NotFound, StorfsError
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.common import ErrorTable, credential_fingerprint, endpoint, required_string
 from storfs.providers.qingstor import parse
 from storfs.providers.qingstor.objects import OBJECTS, Objects
 from storfs.providers.qingstor.signer import QSAuth
+from storfs.reader import Body
 from storfs.redact import REDACTOR
 from storfs.transport import HttpSettings
 
@@ -133,6 +134,11 @@ class QingStorProvider(Provider):
             return self.objects.lookup(key, name)
         raise NotImplementedError
 
+    def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
+        if key.kind == OBJECTS:
+            return self.objects.lookup_directory(key, name)
+        raise NotImplementedError
+
     def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
         if key.kind == OBJECTS:
             return self.objects.list_subtree(key, limit)
@@ -148,6 +154,11 @@ class QingStorProvider(Provider):
         if not self.readable(entry):
             return super().read_range(entry, start, end)
         return self.objects.read_range(entry, start, end)
+
+    def open_range(self, entry: Entry, start: int) -> Body:
+        if not self.readable(entry):
+            raise NotImplementedError
+        return self.objects.open_range(entry, start)
 
     def list_page(self, key: ListingKey, cursor: str | None) -> Page:
         if key.kind == BUCKETS:
@@ -259,6 +270,7 @@ class QingStorProvider(Provider):
         *,
         raw_body: bool = False,
         body_bytes: int | None = None,
+        stream_body: bool = False,
     ) -> requests.Response:
         # Prepared by hand and signed last: requests' URL preparation would resolve `.`/`..`
         # segments in object keys, so the signed path would not be the path sent.
@@ -266,7 +278,9 @@ class QingStorProvider(Provider):
         request.prepare(method="GET", url=origin + "/", headers=dict(headers))
         request.url = origin + path + ("?" + query if query else "")
         self._auth(request)
-        return self.get(request, op=op, what=what, raw_body=raw_body, body_bytes=body_bytes)
+        return self.get(
+            request, op=op, what=what, raw_body=raw_body, body_bytes=body_bytes, stream_body=stream_body
+        )
 
 
 def decode_error(response: requests.Response) -> StorfsError:
@@ -280,8 +294,12 @@ def decode_error(response: requests.Response) -> StorfsError:
 
 #: A 404 with a code storfs does not know is not "no such thing": it is an error.
 ERRORS = ErrorTable(
-    codes={**dict.fromkeys(NOT_FOUND_CODES, NotFound), **dict.fromkeys(DENIED_CODES, AccessDenied)},
-    statuses={401: AccessDenied, 403: AccessDenied},
+    codes={
+        **dict.fromkeys(NOT_FOUND_CODES, NotFound),
+        **dict.fromkeys(DENIED_CODES, AccessDenied),
+        "precondition_failed": ChangedSinceListing,  # a read's If-Match
+    },
+    statuses={401: AccessDenied, 403: AccessDenied, 412: ChangedSinceListing},
     codeless={404: NotFound},
 )
 

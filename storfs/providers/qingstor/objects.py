@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
@@ -13,10 +15,19 @@ import requests
 
 from storfs.entry import Entry, Page
 from storfs.errors import BadResponse, StorfsError
-from storfs.names import DelimitedPage, SkipLog, decide, group_flat, segment_of, unusable_reason
+from storfs.names import (
+    DelimitedPage,
+    SkipLog,
+    decide,
+    group_flat,
+    segment_of,
+    shadowed_by_next,
+    unusable_reason,
+)
+from storfs.next_pages import NextPages
 from storfs.providers.base import ListingKey
 from storfs.providers.qingstor import parse
-from storfs.reader import ChangedSinceListing, checked_range
+from storfs.reader import Body, ChangedSinceListing, checked_range, checked_stream
 
 OBJECTS = "objects"
 
@@ -35,6 +46,7 @@ class Send(Protocol):
         *,
         raw_body: bool = False,
         body_bytes: int | None = None,
+        stream_body: bool = False,
     ) -> requests.Response: ...
 
 
@@ -47,11 +59,38 @@ class Objects:
         self.page_size = page_size
         self.label = label
         self.skipped = SkipLog()
+        #: The time a prefix directory shows (the API keeps none): the mount's start, as S3's.
+        self.started = float(int(time.time()))
+        self._next: NextPages[dict[str, Any]] = NextPages()
 
     def list_objects(self, key: ListingKey, cursor: str | None) -> Page:
         bucket, location, prefix = key.args
         what = f"{self.label} GET Bucket {bucket}"
-        data = self._list(bucket, location, prefix, cursor, self.page_size, what, delimiter=True)
+        get = functools.partial(
+            self._list, bucket, location, prefix, cursor, self.page_size, what, delimiter=True
+        )
+        data = self._next.fetch(key, cursor, get)
+        return self._shown(key, cursor, self._delimited(key, data, what), what)
+
+    def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
+        """Whether `name` is a prefix of objects listing `key`, by asking for the first page of
+        its own listing (`prefix=<name>/`, `delimiter=/`, the full page): the answer is that page."""
+        bucket, location, prefix = key.args
+        if unusable_reason(name) is not None:
+            return None
+        directory = prefix + name + "/"
+        inner = ListingKey(key.provider, key.account, OBJECTS, (bucket, location, directory))
+        what = f"{self.label} GET Bucket {bucket}"
+        data = self._list(bucket, location, directory, None, self.page_size, what, delimiter=True)
+        page = self._delimited(inner, data, what)
+        if not page.objects and not page.prefixes:
+            return None  # no key starts with `name/` (an empty page promising more: ask the listing)
+        entry = self._prefix(directory, name, (bucket, location, directory))
+        return entry, self._shown(inner, None, page, what)
+
+    def _delimited(self, key: ListingKey, data: dict[str, Any], what: str) -> DelimitedPage:
+        """One answer of a delimiter listing, checked, before names are decided."""
+        bucket, location, prefix = key.args
         more = parse.paging_field(data, "has_more", bool, what) is True
         next_marker = parse.paging_field(data, "next_marker", str, what) or ""
         if more and not next_marker:
@@ -68,11 +107,40 @@ class Objects:
         for common in parse.common_prefixes(data, what):
             if not common.startswith(prefix) or len(common) <= len(prefix):
                 raise BadResponse(f"{what}: answered common prefix {common[:64]!r} outside {prefix[:64]!r}")
-            prefixes.append((common, parse.prefix_entry(common, segment_of(prefix, common), (*ref, common))))
-        page = DelimitedPage(objects, prefixes, more)
-        entries, skipped = decide(prefix, page, lambda p: self._has_prefix(bucket, location, p, what))
+            prefixes.append((common, self._prefix(common, segment_of(prefix, common), (*ref, common))))
+        return DelimitedPage(objects, prefixes, more, next_marker if more else None)
+
+    def _shown(self, key: ListingKey, cursor: str | None, page: DelimitedPage, what: str) -> Page:
+        prefix = key.args[2]
+        entries, skipped = decide(prefix, page, self._prefix_check(key, page.next_cursor, what))
         self.skipped.record(key, f"{what} prefix {prefix!r}", cursor is None, skipped)
-        return Page(entries, next_marker if more else None)
+        return Page(entries, page.next_cursor)
+
+    def _prefix_check(self, key: ListingKey, following: str | None, what: str) -> Callable[[str], bool]:
+        """Whether a prefix exists, for objects at the end of listing `key`'s page that is
+        followed by `following`: told by that next page (fetched once, for the listing too),
+        else by a query of its own."""
+        bucket, location, prefix = key.args
+
+        @functools.cache
+        def next_keys() -> tuple[list[str], bool] | None:
+            if following is None:
+                return None
+            get = functools.partial(
+                self._list, bucket, location, prefix, following, self.page_size, what, delimiter=True
+            )
+            try:
+                after = self._delimited(key, self._next.peek(key, following, get), what)
+            except StorfsError:
+                return None  # the listing reports it when it gets there
+            return [k for k, _ in after.objects] + [p for p, _ in after.prefixes], after.more
+
+        def has_prefix(directory: str) -> bool:
+            known = next_keys()
+            verdict = None if known is None else shadowed_by_next(known[0], known[1], directory)
+            return self._has_prefix(bucket, location, directory, what) if verdict is None else verdict
+
+        return has_prefix
 
     def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
         """Every objects listing at or below `key` from the flat GET Bucket of its prefix."""
@@ -98,7 +166,7 @@ class Objects:
             seen.add(next_marker)
             marker = next_marker
         ref = (bucket, location)
-        groups = group_flat(prefix, objects, lambda p, segment: parse.prefix_entry(p, segment, (*ref, p)))
+        groups = group_flat(prefix, objects, lambda p, segment: self._prefix(p, segment, (*ref, p)))
         result = {}
         for directory, (entries, skipped) in groups.items():
             inner = ListingKey(key.provider, key.account, OBJECTS, (bucket, location, directory))
@@ -114,7 +182,7 @@ class Objects:
         what = f"{self.label} GET Bucket {bucket} (one name)"
         directory = prefix + name + "/"
         if self._has_prefix(bucket, location, directory, what):
-            return parse.prefix_entry(directory, name, (bucket, location, directory))
+            return self._prefix(directory, name, (bucket, location, directory))
         data = self._list(bucket, location, prefix + name, None, 1, what, delimiter=False)
         for item in parse.items(data, "keys", what):
             if item.get("key") == prefix + name:
@@ -134,11 +202,32 @@ class Objects:
             response = self._send(
                 "get_object", origin, path, "", what, headers, raw_body=True, body_bytes=end - start
             )
-        except StorfsError as exc:
-            if "412" in str(exc) or "precondition_failed" in str(exc):
-                raise ChangedSinceListing(f"{what}: the object changed since it was listed") from None
-            raise
+        except ChangedSinceListing:
+            raise ChangedSinceListing(f"{what}: the object changed since it was listed") from None
         return checked_range(response, etag, start, end, what, "object")
+
+    def open_range(self, entry: Entry, start: int) -> Body:
+        """The bytes of a listed object from `start` on, streaming (`Range: bytes=<start>-`),
+        only from the version listed (If-Match + ETag)."""
+        bucket, location, object_key, etag = entry.ref
+        what = f"{self.label} GET Object {bucket}"
+        headers = {"Range": f"bytes={start}-"}
+        if etag:
+            headers["If-Match"] = f'"{etag}"'
+        path = "/" + quote(bucket, safe="") + "/" + quote(object_key, safe="/")
+        try:
+            origin = self._zone_url(location)
+            response = self._send(
+                "get_object", origin, path, "", what, headers, raw_body=True, stream_body=True
+            )
+        except ChangedSinceListing:
+            raise ChangedSinceListing(f"{what}: the object changed since it was listed") from None
+        return checked_stream(response, etag, start, entry.size, what, "object")
+
+    def _prefix(self, prefix: str, segment: str, ref: tuple[str, ...]) -> Entry:
+        """The directory a common prefix shows, dated `started`."""
+        entry = parse.prefix_entry(prefix, segment, ref)
+        return Entry(entry.name, is_dir=True, mtime=self.started, fields=entry.fields, ref=entry.ref)
 
     def _list(
         self,
