@@ -333,9 +333,10 @@ class Listing:
         self.guard.check(cursor, page, self._by_name.__contains__)
         entries = self.guard.admit(page.entries, self._by_name.__contains__)
         following = page.next_cursor
-        for entry in entries:
-            self._entries.append(entry)  # before the index: lock-free readers may look it up at once
-            self._by_name[entry.name] = len(self._entries) - 1
+        first = len(self._entries)
+        self._entries.extend(entries)  # before the index: lock-free readers may look them up at once
+        names = [entry.name for entry in entries]
+        self._by_name.update(zip(names, range(first, len(self._entries)), strict=True))
         # Publish entries before the page count so readers never see a page end beyond them.
         self._page_ends.append(len(self._entries))
         self._page_cursors.append(cursor)
