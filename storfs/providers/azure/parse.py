@@ -77,7 +77,7 @@ def parse_containers(body: bytes) -> Page:
     if len(found) > 1:
         raise BadResponse(f"{WHAT} answered {len(found)} <Containers> elements")
     entries: list[Entry] = []
-    shapes_shared: set[tuple[str, ...]] = set()
+    shapes_shared: set[Shape] = set()
     add = entries.append
     shapes = _SHAPES
     for element in found[0].findall("Container") if found else ():
@@ -106,14 +106,16 @@ def parse_containers(body: bytes) -> Page:
             tags += map(_TAG, metadata)
             texts += map(_TEXT, metadata)
         key = tuple(tags)
-        shape = shapes.get(key) or _shape(key)
+        shape = shapes.get(key)
+        if shape is None:
+            shape = _shape(key)
         if shape not in shapes_shared:  # one set of repeated values a page: `unlocked`, `false`...
             shapes_shared.add(shape)
             for text in texts:
                 if text is not None:
                     share(text)
         mtime = None
-        for index in shape.dated:  # the first date that parses
+        for index in shape[0]:  # the first date that parses
             mtime = parse_http_date(texts[index] or "")
             if mtime is not None:
                 break
@@ -132,20 +134,15 @@ _TEXT = attrgetter("text")
 _METADATA = ""
 
 
-class _Shape(tuple[str, ...]):
-    """A container's tags in order (properties, `_METADATA`, metadata), shared by the containers
-    that have them; `dated` indexes its Last-Modified texts."""
-
-    dated: tuple[int, ...]
-
-
-_SHAPES: dict[tuple[str, ...], _Shape] = {}
+#: A container's shape: the indexes of its Last-Modified texts, then its tags in order
+#: (properties, `_METADATA`, metadata). One tuple for all the containers with the same tags.
+Shape = tuple[Any, ...]
+_SHAPES: dict[tuple[str, ...], Shape] = {}
 
 
-def _shape(tags: tuple[str, ...]) -> _Shape:
-    shape = _Shape(tags)
+def _shape(tags: tuple[str, ...]) -> Shape:
     end = tags.index(_METADATA) if _METADATA in tags else len(tags)
-    shape.dated = tuple(i for i in range(end) if tags[i] in ("Last-Modified", "LastModified"))
+    shape = (tuple(i for i in range(end) if tags[i] in ("Last-Modified", "LastModified")), *tags)
     if len(_SHAPES) < 1024:
         _SHAPES[tags] = shape
     return shape
@@ -160,18 +157,18 @@ def _reject_nested(parent: Element, where: str) -> None:
 
 
 class Container(LazyEntry):
-    """A listed container; `raw` is its texts in the order of its `_Shape`, then the shape."""
+    """A listed container; `raw` is its texts in the order of its shape's tags, then the shape."""
 
     __slots__ = ()
 
     @staticmethod
     def decode_fields(raw: object) -> tuple[str, ...]:
         assert isinstance(raw, tuple)
-        shape: _Shape = raw[-1]
+        tags: tuple[str, ...] = raw[-1][1:]
         fields: list[str] = []
         keys: list[str] = []
         in_metadata = False
-        for tag, text in zip(shape, raw, strict=False):
+        for tag, text in zip(tags, raw, strict=False):
             if tag == _METADATA:
                 if _PUBLIC_ACCESS not in fields:
                     # The service omits PublicAccess for private containers; say so rather than stay silent.
