@@ -2,23 +2,32 @@
 
 8. cold `ls -l` of `buckets/` (ListBuckets);
 9. `find` over one bucket of 10,000 objects in 100 prefixes (ListObjectsV2). s3fs mounts one
-   bucket, rclone the same bucket as `remote:bucket`, storfs the bucket's `objects/`.
+   bucket, rclone the same bucket as `remote:bucket`, storfs the bucket's `objects/`; beside
+   them the floor, "a perfect client": a bare `requests` loop over the bucket's flat pages
+   (`python3 -m bench.s3 --floor URL`, in a process of its own), what any client receiving
+   every key from this server pays at least.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from xml.etree.ElementTree import fromstring
+
+import requests
 
 from bench.measure import find_all, ls_l
 from bench.mounts import MOUNT_TIMEOUT, RcloneMount, StorfsMount, rclone_available
 from bench.report import Measure, Results
+from storfs.providers.s3.signer import SigV4Auth
 from tests.fakes.counting_proxy import CountingProxy
 from tests.fakes.moto_server import ACCESS_KEY_ID, REGION, SECRET, MotoServer
 from tests.harness import fusermount
@@ -30,6 +39,8 @@ WALK_BUCKET = "walk"
 REMOTE = "benchs3"
 WALK_REMOTE = "benchs3walk"  # an rclone alias of benchs3:walk
 S3_PAGE = 1000
+FLOOR = "floor: bare requests loop"
+REPO = Path(__file__).resolve().parent.parent
 
 
 class S3Rows:
@@ -47,6 +58,8 @@ class S3Rows:
         self.reqs = {p: results.row("9", reqs, "requests", p, objects, BACKEND) for p in self.peers}
         self.target = results.row("9", reqs, "requests", "target ceil(N/1000)+2", objects, BACKEND)
         self.target.other.add(math.ceil(objects / S3_PAGE) + 2)
+        self.floor_wall = results.row("9", f"{label}, wall s", "s", FLOOR, objects, BACKEND)
+        self.floor_reqs = results.row("9", reqs, "requests", FLOOR, objects, BACKEND)
         for peer, present in self.peers.items():
             if not present:
                 self.walls[peer].other.na = self.reqs[peer].other.na = f"n/a (no {peer})"
@@ -62,6 +75,7 @@ def s3_bench(results: Results, workdir: Path, reps: int, say: Callable[[str], No
         with CountingProxy(moto.url) as proxy:
             for rep in range(reps):
                 _storfs(rows, workdir, rep, moto.table(endpoint=proxy.url), proxy, say)
+                _floor(rows, rep, proxy, say)
                 if rows.peers["rclone"]:
                     _rclone(rows, workdir, rep, proxy, say)
                 if rows.peers["s3fs"]:
@@ -84,8 +98,59 @@ def _storfs(rows: S3Rows, workdir: Path, rep: int, table: dict, proxy: CountingP
         for source, sink in ((wall, rows.walls[peer].storfs), (count, rows.reqs[peer].storfs)):
             sink.add(source.samples[0] if source.samples else None, source.failed)
     rows.target.storfs.add(count.samples[0] if count.samples else None, count.failed)
+    for source, sink in ((wall, rows.floor_wall.storfs), (count, rows.floor_reqs.storfs)):
+        sink.add(source.samples[0] if source.samples else None, source.failed)
     listed = _last(rows.ls_wall.storfs)
     say(f"S3 rep {rep + 1}: storfs ls -l {listed}s, find {_last(wall)}s, {_last(count)} reqs")
+
+
+def _floor(rows: S3Rows, rep: int, proxy: CountingProxy, say: Callable) -> None:
+    """One run of the floor (`floor_walk`) through the same proxy, in a process of its own (so
+    the proxy in this process does not share its GIL); only the loop is timed."""
+    proxy.reset()
+    command = [sys.executable, "-m", "bench.s3", "--floor", proxy.url]
+    seconds: float | None = None
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
+        lines = done.stdout.strip().splitlines()
+        result = json.loads(lines[-1]) if lines else {"error": done.stderr.strip()[-300:]}
+    except (subprocess.TimeoutExpired, ValueError) as exc:
+        result = {"error": str(exc)}
+    if "error" in result:
+        problem: str | None = f"floor: {result['error']}"
+    elif result["keys"] != PREFIXES * PER_PREFIX:
+        problem = f"floor listed {result['keys']} keys, want {PREFIXES * PER_PREFIX}"
+    else:
+        seconds, problem = float(result["seconds"]), None
+    rows.floor_wall.other.add(seconds, problem)
+    listed = sum(1 for r in proxy.requests if r.method == "GET" and r.path.rstrip("/") == f"/{WALK_BUCKET}")
+    rows.floor_reqs.other.add(None if problem else listed, problem)
+    took = f"{seconds:.3f}s" if seconds is not None else f"FAILED ({problem})"
+    say(f"S3 rep {rep + 1}: floor {took}, {listed} reqs")
+
+
+def floor_walk(endpoint: str, bucket: str = WALK_BUCKET, page: int = S3_PAGE) -> tuple[int, int]:
+    """(keys, pages) of `bucket` listed flat by a bare `requests` loop: ListObjectsV2 pages one
+    after the other (continuation tokens are sequential), each parsed by ElementTree for its
+    keys and next token, signed by storfs's SigV4 signer (microseconds a request)."""
+    auth = SigV4Auth(ACCESS_KEY_ID, SECRET, REGION)
+    keys = pages = 0
+    token: str | None = None
+    with requests.Session() as session:
+        session.trust_env = False
+        while pages < 1000:
+            query = {"list-type": "2", "max-keys": str(page)}
+            if token is not None:
+                query["continuation-token"] = token
+            response = session.get(f"{endpoint}/{bucket}", params=query, auth=auth, timeout=(5, 120))
+            response.raise_for_status()
+            root = fromstring(response.content)
+            keys += len(root.findall("{*}Contents/{*}Key"))
+            pages += 1
+            if (root.findtext("{*}IsTruncated") or "").strip() != "true":
+                return keys, pages
+            token = root.findtext("{*}NextContinuationToken") or ""
+    raise RuntimeError("more than 1000 pages")
 
 
 def _rclone(rows: S3Rows, workdir: Path, rep: int, proxy: CountingProxy, say: Callable) -> None:
@@ -216,12 +281,22 @@ class S3fsMount:
 def main(argv: list[str] | None = None) -> int:
     """`python3 -m bench.s3`: scenarios 8 and 9 alone."""
     import argparse
-    import sys
     import tempfile
 
     parser = argparse.ArgumentParser(prog="python3 -m bench.s3", description=__doc__)
     parser.add_argument("--reps", type=int, default=1)
+    parser.add_argument("--floor", metavar="URL", help="only the floor's loop against URL; prints JSON")
     args = parser.parse_args(argv)
+    if args.floor:
+        try:
+            start = time.perf_counter()
+            keys, pages = floor_walk(args.floor.rstrip("/"))
+            seconds = time.perf_counter() - start
+        except Exception as exc:
+            print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+            return 1
+        print(json.dumps({"seconds": seconds, "keys": keys, "pages": pages}))
+        return 0
     results = Results()
     with tempfile.TemporaryDirectory(prefix="storfs-bench-s3-") as tmp:
         s3_bench(results, Path(tmp), args.reps, lambda line: print(line, file=sys.stderr, flush=True))

@@ -10,12 +10,16 @@ page cannot tell (it holds nothing past `a/`) does a small query of its own go o
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from typing import Generic, NamedTuple, TypeVar
+
+from storfs.errors import StorfsError
+from storfs.names import shadowed_by_next
 
 T = TypeVar("T")
 
@@ -76,6 +80,35 @@ class NextPages(Generic[T]):
         if answer is not None:
             return self._wait(answer.future)
         return self._run(key, future, get)
+
+    def prefix_check(
+        self,
+        listing: Hashable,
+        following: str | None,
+        get: Callable[[str], T],
+        names_of: Callable[[T], tuple[list[str], bool]],
+        ask: Callable[[str], bool],
+    ) -> Callable[[str], bool]:
+        """The `has_prefix` of `names.decide` for a page of `listing` followed by cursor
+        `following`: whether a prefix exists, told by that next page (`get(following)`, peeked
+        so the listing's fetch of it takes the same answer; `names_of` gives its keys and
+        prefixes and whether more follow), else by `ask(prefix)`, a query of its own."""
+
+        @functools.cache
+        def next_names() -> tuple[list[str], bool] | None:
+            if following is None:
+                return None
+            try:
+                return names_of(self.peek(listing, following, functools.partial(get, following)))
+            except StorfsError:
+                return None  # the listing reports it when it gets there
+
+        def has_prefix(directory: str) -> bool:
+            known = next_names()
+            verdict = None if known is None else shadowed_by_next(known[0], known[1], directory)
+            return ask(directory) if verdict is None else verdict
+
+        return has_prefix
 
     def _wait(self, future: Future[T]) -> T:
         return future.result(timeout=JOIN_WAIT)

@@ -324,9 +324,7 @@ def s3_objects(stack: ExitStack, azurite: Azurite) -> Kind:
         server.add_object("bucket-01", f"dir/{sub}/inner", 1)
         expected[sub] = 0
     path = "buckets/bucket-01/objects/dir"
-    return _fake_kind(
-        S3, server, path, expected, "list_objects", boundary_checks=True
-    )  # names rule at page ends
+    return _fake_kind(S3, server, path, expected, "list_objects", first_page_with_lookup=True)
 
 
 def s3_uploads_kind(stack: ExitStack, azurite: Azurite) -> Kind:

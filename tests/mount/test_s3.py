@@ -12,12 +12,14 @@ import os
 import random
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.backends import S3
 from tests.fakes.moto_server import MotoServer
 from tests.fakes.s3_server import S3Server
 from tests.harness import Mount, run, write_config
@@ -65,14 +67,14 @@ def strict() -> Iterator[tuple[S3Server, Seed]]:
 def mounted(strict: tuple[S3Server, Seed], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mount]:
     s3, _ = strict
     root = tmp_path_factory.mktemp("s3")
-    account = {"access_key_id": s3.access_key_id, "secret_access_key": s3.secret, "endpoint": s3.url}
     config = write_config(
         root / "config.toml",
         {
-            "s3.main": {**account, "page_size": PAGE},
-            "s3.walk": {**account, "page_size": PAGE},
-            "s3.big": account,
-            "s3.wrong": {**account, "secret_access_key": SECRET_WRONG},
+            "s3.main": S3.table(s3, page_size=PAGE),
+            "s3.walk": S3.table(s3, page_size=PAGE),
+            "s3.pages": S3.table(s3, page_size=PAGE),
+            "s3.big": S3.table(s3),
+            "s3.wrong": S3.table(s3, secret_access_key=SECRET_WRONG),
             "cache": {"ttl": 300},
             "http": {"backoff": 0.01},
         },
@@ -171,7 +173,10 @@ def test_find_mtime_finds_abandoned_uploads_in_every_bucket(mounted: Mount, stri
 
 def test_top_level_objects_and_prefixes(mounted: Mount, strict) -> None:
     s3, seed = strict
-    objects = buckets(mounted) / "media" / "objects"
+    # An account of its own: sibling prefetch in other tests' walks may have read `main`'s.
+    objects = buckets(mounted, "pages") / "media" / "objects"
+    assert run(["ls", str(buckets(mounted, "pages"))]).returncode == 0
+    s3.reset_log()
     listing = run(["ls", "-l", str(objects)])
     rows = {row.split()[-1]: row.split() for row in listing.stdout.splitlines()[1:]}
     assert set(rows) == set(seed.objects) | {"photos", "logs", "dirmark"}
@@ -183,43 +188,100 @@ def test_top_level_objects_and_prefixes(mounted: Mount, strict) -> None:
     assert os.getxattr(objects / "photos", "user.s3.prefix") == b"photos/"
     assert abs(os.stat(objects / "photos").st_mtime - time.time()) < 3600  # the mount's start
     requests = [dict(r.query) for r in s3.requests if r.op == "list_objects"]
-    assert requests and all(q["list-type"] == "2" for q in requests)
-    # Besides the delimiter pages: the one-key check of an object at a page end whose prefix
-    # could come on the next page (README "Names").
-    assert all(
-        q.get("delimiter") == "/" or (q["max-keys"] == "1" and q["prefix"][-1] == "/") for q in requests
-    )
+    # The delimiter pages alone: an object at a page end is decided by the next page, which
+    # the listing fetches anyway (README "Names"), so 15 names in pages of 5 cost 3 requests.
+    assert [(q["list-type"], q["delimiter"], q["max-keys"]) for q in requests] == [("2", "/", str(PAGE))] * 3
+    assert [q.get("continuation-token") is None for q in requests] == [True, False, False]
 
 
-WALK_KEYS = {f"d{i // 30}/f{(i // 3) % 10}/obj-{i:03d}": i % 7 for i in range(300)}
-WALK_DIRS = 10 + 10 * 10  # d0..d9, each with f0..f9
+WALK_KEYS = {f"d{i // 30}/f{(i // 10) % 3}/obj-{i:03d}": i % 7 for i in range(300)}
+WALK_DIRS = 10 + 10 * 3  # d0..d9, each with f0..f2
+WALK_PAGE = 100
 
 
-def test_a_walk_lists_the_bucket_flat_in_few_requests(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def walk_server() -> Iterator[S3Server]:
     with S3Server() as s3:
         s3.add_bucket("tree")
         for key, size in WALK_KEYS.items():
             s3.add_object("tree", key, size)
-        table = {"access_key_id": s3.access_key_id, "secret_access_key": s3.secret, "endpoint": s3.url}
-        config = write_config(tmp_path / "c.toml", {"s3.x": {**table, "page_size": 100}})
-        with Mount(config, tmp_path / "mnt") as m:
-            objects = m.path("s3", "x", "buckets", "tree", "objects")
-            found = run(["find", str(objects), "-type", "f", "-printf", "%P %s\n"], timeout=120)
-            assert found.returncode == 0, found.stderr
-            assert sorted(found.stdout.splitlines()) == sorted(f"{k} {v}" for k, v in WALK_KEYS.items())
-            listed = [r for r in s3.requests if r.op == "list_objects"]
-            flat = [r for r in listed if "delimiter" not in dict(r.query)]
-            # Directory by directory this walk costs one listing per directory (111); flat, the
-            # listings that show the walk, then ceil(300 / 100) pages of the bucket without delimiter.
-            print(f"find over {len(WALK_KEYS)} objects in {WALK_DIRS} dirs: {len(listed)} ListObjectsV2")
-            assert len(flat) == math.ceil(len(WALK_KEYS) / 100)
-            assert all(dict(r.query).get("prefix") is None for r in flat)
-            assert len(listed) <= len(flat) + 6 < WALK_DIRS
-            assert all(r.status == 200 and dict(r.query)["max-keys"] == "100" for r in listed)
-            s3.reset_log()
-            du = run(["du", "-sb", str(objects)])
-            assert int(du.stdout.split()[0]) == sum(WALK_KEYS.values())
-            assert s3.count() == 0  # every directory was filled by the flat listing
+        yield s3
+
+
+@contextmanager
+def walk_mount(s3: S3Server, root: Path) -> Iterator[Mount]:
+    """A fresh mount of the walk bucket whose bucket listing is read, the request log reset."""
+    config = write_config(root / "c.toml", {"s3.x": S3.table(s3, page_size=WALK_PAGE), "cache": {"ttl": 300}})
+    with Mount(config, root / "mnt") as m:
+        assert run(["ls", str(m.path("s3", "x", "buckets"))]).returncode == 0
+        s3.reset_log()
+        yield m
+
+
+def listed_prefixes(s3: S3Server) -> list[tuple[str | None, str | None]]:
+    """(prefix, delimiter) of each ListObjectsV2 request so far."""
+    return [
+        (dict(r.query).get("prefix"), dict(r.query).get("delimiter"))
+        for r in s3.requests
+        if r.op == "list_objects"
+    ]
+
+
+def test_a_walk_lists_the_bucket_flat_in_few_requests(walk_server: S3Server, tmp_path: Path) -> None:
+    s3 = walk_server
+    with walk_mount(s3, tmp_path) as m:
+        objects = m.path("s3", "x", "buckets", "tree", "objects")
+        found = run(["find", str(objects), "-type", "f", "-printf", "%P %s\n"], timeout=120)
+        assert found.returncode == 0, found.stderr
+        assert sorted(found.stdout.splitlines()) == sorted(f"{k} {v}" for k, v in WALK_KEYS.items())
+        listed = [r for r in s3.requests if r.op == "list_objects"]
+        flat = math.ceil(len(WALK_KEYS) / WALK_PAGE)
+        # Directory by directory this walk costs one listing per directory (1 + 40); here the
+        # top listing, then (when `find` enters `d0`, having read the top whole) the flat
+        # listing of the bucket without a delimiter: ceil(300 / 100) pages. Nothing else.
+        print(f"find over {len(WALK_KEYS)} objects in {WALK_DIRS} dirs: {len(listed)} ListObjectsV2")
+        assert listed_prefixes(s3) == [(None, "/")] + [(None, None)] * flat
+        assert len(listed) == 1 + flat < WALK_DIRS
+        assert all(r.status == 200 and dict(r.query)["max-keys"] == str(WALK_PAGE) for r in listed)
+        s3.reset_log()
+        du = run(["du", "-sb", str(objects)])
+        assert int(du.stdout.split()[0]) == sum(WALK_KEYS.values())
+        assert s3.count() == 0  # every directory was filled by the flat listing
+
+
+def test_a_lone_ls_of_a_small_directory_costs_one_request(walk_server: S3Server, tmp_path: Path) -> None:
+    s3 = walk_server
+    with walk_mount(s3, tmp_path) as m:
+        objects = m.path("s3", "x", "buckets", "tree", "objects")
+        lone = run(["ls", "-l", str(objects / "d0")])
+        assert lone.returncode == 0, lone.stderr
+        assert [line.split()[-1] for line in lone.stdout.splitlines()[1:]] == ["f0", "f1", "f2"]
+        # Looking `d0` up in the bucket's top listing (not read yet) asks for `d0/`'s own first
+        # page: that answer says it is a directory and is its listing, so `ls -l` costs 1.
+        assert listed_prefixes(s3) == [("d0/", "/")]
+        assert s3.count() == 1
+        s3.reset_log()
+        deeper = run(["ls", "-l", str(objects / "d0" / "f1")])
+        assert len(deeper.stdout.splitlines()[1:]) == 10
+        assert listed_prefixes(s3) == [("d0/f1/", "/")]
+        # The top listing was probed once already: names in it now cost its own first page,
+        # once, however many are asked for.
+        s3.reset_log()
+        for name in ("d3", "d4", "nothing-here"):
+            run(["stat", str(objects / name)])
+        assert listed_prefixes(s3) == [(None, "/")]
+
+
+def test_separate_ls_of_a_directory_and_its_subdirectories_never_walk(
+    walk_server: S3Server, tmp_path: Path
+) -> None:
+    s3 = walk_server
+    with walk_mount(s3, tmp_path) as m:
+        objects = m.path("s3", "x", "buckets", "tree", "objects")
+        for path in (objects, objects / "d0", objects / "d1"):  # three processes: no walk shows
+            result = run(["ls", str(path)])
+            assert result.returncode == 0, result.stderr
+        assert listed_prefixes(s3) == [(None, "/"), ("d0/", "/"), ("d1/", "/")]
 
 
 def test_wrong_secret_is_permission_denied_fast_without_the_secret(mounted: Mount) -> None:
@@ -255,8 +317,7 @@ def test_buckets_without_paging_take_one_unpaged_call(mode: str, tmp_path: Path)
         s3.buckets_paging = mode
         for i in range(12):
             s3.add_bucket(f"b-{i:02d}")
-        table = {"access_key_id": s3.access_key_id, "secret_access_key": s3.secret, "endpoint": s3.url}
-        config = write_config(tmp_path / "c.toml", {"s3.x": {**table, "page_size": 5}})
+        config = write_config(tmp_path / "c.toml", {"s3.x": S3.table(s3, page_size=5)})
         with Mount(config, tmp_path / "mnt") as m:
             assert run(["ls", str(m.path("s3", "x", "buckets"))]).stdout.split() == [
                 f"b-{i:02d}" for i in range(12)
@@ -270,8 +331,7 @@ def test_a_bucket_region_learnt_from_the_answer_is_followed_once(tmp_path: Path)
         s3.send_regions = False
         s3.add_bucket("far", region="ap-southeast-2")
         s3.add_upload("far", "k")
-        table = {"access_key_id": s3.access_key_id, "secret_access_key": s3.secret, "endpoint": s3.url}
-        config = write_config(tmp_path / "c.toml", {"s3.x": table, "cache": {"ttl": 0.5}})
+        config = write_config(tmp_path / "c.toml", {"s3.x": S3.table(s3), "cache": {"ttl": 0.5}})
         with Mount(config, tmp_path / "mnt") as m:
             far = m.path("s3", "x", "buckets", "far")
             assert len(os.listdir(far / "uploads")) == 1

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from storfs.errors import BadResponse
 from storfs.names import shadowed_by_next
 from storfs.next_pages import NextPages
 
@@ -92,3 +93,36 @@ def test_the_next_page_tells_whether_a_prefix_exists(
     keys: list[str], more: bool, verdict: bool | None
 ) -> None:
     assert shadowed_by_next(keys, more, "a/") is verdict
+
+
+def test_a_prefix_check_asks_the_next_page_once_and_queries_only_what_it_cannot_tell() -> None:
+    pages: NextPages[list[str]] = NextPages()
+    fetched: list[str] = []
+    asked: list[str] = []
+
+    def get(cursor: str) -> list[str]:
+        fetched.append(cursor)
+        return ["a-1", "a.2", "b/"]
+
+    def ask(prefix: str) -> bool:
+        asked.append(prefix)
+        return True
+
+    check = pages.prefix_check("listing", "m1", get, lambda keys: (keys, True), ask)
+    assert check("a/") is False  # `b/` sorts past every `a/...`
+    assert check("b/") is True  # the next page holds it
+    assert check("c/") is True  # sorts past the page's keys, more to come: asked on its own
+    assert fetched == ["m1"] and asked == ["c/"]  # one peek for every object of the page
+    assert pages.fetch("listing", "m1", lambda: ["refetched"]) == ["a-1", "a.2", "b/"]  # taken
+    last = pages.prefix_check("listing", None, get, lambda keys: (keys, True), ask)
+    assert last("z/") is True and asked == ["c/", "z/"] and fetched == ["m1"]  # no next page
+
+
+def test_a_next_page_that_fails_leaves_the_decision_to_a_query() -> None:
+    pages: NextPages[list[str]] = NextPages()
+
+    def broken(cursor: str) -> list[str]:
+        raise BadResponse("the next page is malformed")
+
+    check = pages.prefix_check("listing", "m1", broken, lambda keys: (keys, True), lambda p: p == "a/")
+    assert check("a/") is True and check("b/") is False

@@ -1,4 +1,5 @@
-"""S3 objects without FUSE: the shared names rules, lookups, flat walks, on_sent, virtual hosts.
+"""S3 objects without FUSE: the shared names rules, lookups, directory lookups, page ends, flat
+walks, on_sent, virtual hosts.
 
 Against the strict fake (tests/fakes/s3_server.py), with a page size small enough that every
 names rule meets a page end; the same keys as tests/unit/test_object_lookup.py uses for Azure
@@ -127,6 +128,74 @@ def test_one_flat_listing_fills_every_directory_as_its_own_listing_would(strict:
     strict.reset_log()
     assert p.list_subtree(root, limit=3) is None  # too big: list directory by directory
     assert strict.count() == 2  # it stops at the page that passes the limit
+
+
+def test_a_directory_lookup_is_its_listings_first_page(strict: S3Server) -> None:
+    p = provider(strict, page_size=2)
+    root = p.key("objects", "lookups", "")
+    walked = list(walk(p, root))
+    for key, entry in walked:
+        strict.reset_log()
+        found = p.lookup_directory(key, entry.name)
+        [request] = strict.requests
+        assert dict(request.query)["prefix"] == key.args[-1] + entry.name + "/"
+        assert dict(request.query)["delimiter"] == "/" and dict(request.query)["max-keys"] == "2"
+        if not entry.is_dir:
+            assert found is None, (key, entry)
+            continue
+        assert found is not None, (key, entry)
+        probed, first = found
+        assert snapshot([probed]) == snapshot([entry])
+        own = p.list_page(p.contents(key, entry), None)  # type: ignore[arg-type]
+        assert (snapshot(first.entries), first.next_cursor) == (snapshot(own.entries), own.next_cursor)
+    # "a" is a prefix shadowing the object "a"; "zz" holds only a key that cannot be a path;
+    # "m" its zero-byte marker and one key; "w" a marker holding bytes, reported once listed.
+    for directory in ("a", "zz", "m", "w"):
+        assert p.lookup_directory(root, directory) is not None, directory
+    for absent in ("nope", "top", "top.txt", "", ".", "..", "a!", "a/b"):
+        assert p.lookup_directory(root, absent) is None, absent
+    with pytest.raises(NotImplementedError):
+        p.lookup_directory(p.key("uploads", "lookups"), "a")
+
+
+def test_page_ends_are_decided_by_the_next_page_the_listing_takes(strict: S3Server) -> None:
+    p = provider(strict, page_size=2)
+    root = p.key("objects", "lookups", "")
+    strict.reset_log()
+    names, pages, cursor = [], 0, None
+    for _ in range(100):
+        page = p.list_page(root, cursor)
+        names += [entry.name for entry in page.entries]
+        pages, cursor = pages + 1, page.next_cursor
+        if cursor is None:
+            break
+    assert sorted(names) == ["a", "a!", "m", "top.txt", "w", "zz"]
+    # `a` and `a!` end page 1 (page 2 starts with the prefix `a/`): the next page decides,
+    # and the listing's own fetch of that page takes the answer made for it: one request a page.
+    listed = [dict(r.query) for r in strict.requests]
+    assert all(q["delimiter"] == "/" and q["max-keys"] == "2" for q in listed)
+    assert [q.get("continuation-token") is None for q in listed] == [True] + [False] * (len(listed) - 1)
+    assert len(listed) == pages == math.ceil(7 / 2)  # a, a!, a/, m/, top.txt, w/, zz/
+    assert ("a", "object shadowed by a directory of the same name") in p.not_shown(root)
+
+
+def test_a_next_page_that_cannot_tell_costs_one_small_query(strict: S3Server) -> None:
+    strict.add_bucket("ends")
+    for key in ("x", "x!", "x#", "x-", "x/y"):
+        strict.add_object("ends", key, 1)
+    p = provider(strict, page_size=2)
+    strict.reset_log()
+    assert [e.name for e in listing(p, p.key("objects", "ends", ""))] == ["x!", "x#", "x-", "x"]
+    # Page 1 ends with `x!`; page 2 (`x#`, `x-`, more to come) sorts wholly before `x/`, so
+    # whether `x/` exists is asked on its own; page 3 (`x/`) tells page 2 that `x-/` does not.
+    queries = [
+        (q.get("prefix"), q.get("delimiter"), q["max-keys"])
+        for q in map(dict, (r.query for r in strict.requests))
+    ]
+    assert sorted(queries, key=str) == sorted([(None, "/", "2")] * 3 + [("x/", None, "1")], key=str), queries
+    assert p.not_shown(p.key("objects", "ends", "")) == [
+        ("x", "object shadowed by a directory of the same name")
+    ]
 
 
 def test_a_repeated_continuation_token_is_a_bad_response(

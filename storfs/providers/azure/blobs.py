@@ -16,7 +16,7 @@ from urllib.parse import quote
 import requests
 
 from storfs.entry import Entry, Page
-from storfs.errors import BadResponse, StorfsError
+from storfs.errors import BadResponse
 from storfs.names import (
     DelimitedPage,
     SkipLog,
@@ -24,7 +24,6 @@ from storfs.names import (
     escape_key,
     group_flat,
     segment_of,
-    shadowed_by_next,
     unusable_reason,
 )
 from storfs.next_pages import NextPages
@@ -95,28 +94,22 @@ class Blobs:
         return Page(entries, page.next_marker)
 
     def _prefix_check(self, key: ListingKey, following: str | None, what: str) -> Callable[[str], bool]:
-        """Whether a prefix exists, for objects at the end of listing `key`'s page that is
-        followed by `following`: told by that next page (fetched once, for the listing too),
-        else by a query of its own."""
+        """Whether a prefix exists, for blobs at the end of listing `key`'s page that is followed
+        by `following`: told by that next page (fetched once, for the listing too), else by a
+        query of its own."""
         container, prefix = key.args
 
-        @functools.cache
-        def next_keys() -> tuple[list[str], bool] | None:
-            if following is None:
-                return None
-            get = functools.partial(self._blobs_body, container, prefix, following, self.page_size, what)
-            try:
-                after = parse_blobs(self._next.peek(key, following, get), prefix, container)
-            except StorfsError:
-                return None  # the listing reports it when it gets there
+        def names(body: bytes) -> tuple[list[str], bool]:
+            after = parse_blobs(body, prefix, container)
             return [name for name, _ in after.blobs] + after.prefixes, after.next_marker is not None
 
-        def has_prefix(directory: str) -> bool:
-            known = next_keys()
-            verdict = None if known is None else shadowed_by_next(known[0], known[1], directory)
-            return self._has_prefix(container, directory, what) if verdict is None else verdict
-
-        return has_prefix
+        return self._next.prefix_check(
+            key,
+            following,
+            lambda cursor: self._blobs_body(container, prefix, cursor, self.page_size, what),
+            names,
+            lambda directory: self._has_prefix(container, directory, what),
+        )
 
     def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
         """Every blobs listing at or below `key` from the flat List Blobs of its prefix."""

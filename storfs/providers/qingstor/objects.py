@@ -14,14 +14,13 @@ from urllib.parse import quote, urlencode
 import requests
 
 from storfs.entry import Entry, Page
-from storfs.errors import BadResponse, StorfsError
+from storfs.errors import BadResponse
 from storfs.names import (
     DelimitedPage,
     SkipLog,
     decide,
     group_flat,
     segment_of,
-    shadowed_by_next,
     unusable_reason,
 )
 from storfs.next_pages import NextPages
@@ -122,25 +121,17 @@ class Objects:
         else by a query of its own."""
         bucket, location, prefix = key.args
 
-        @functools.cache
-        def next_keys() -> tuple[list[str], bool] | None:
-            if following is None:
-                return None
-            get = functools.partial(
-                self._list, bucket, location, prefix, following, self.page_size, what, delimiter=True
-            )
-            try:
-                after = self._delimited(key, self._next.peek(key, following, get), what)
-            except StorfsError:
-                return None  # the listing reports it when it gets there
+        def names(data: dict[str, Any]) -> tuple[list[str], bool]:
+            after = self._delimited(key, data, what)
             return [k for k, _ in after.objects] + [p for p, _ in after.prefixes], after.more
 
-        def has_prefix(directory: str) -> bool:
-            known = next_keys()
-            verdict = None if known is None else shadowed_by_next(known[0], known[1], directory)
-            return self._has_prefix(bucket, location, directory, what) if verdict is None else verdict
-
-        return has_prefix
+        return self._next.prefix_check(
+            key,
+            following,
+            lambda cursor: self._list(bucket, location, prefix, cursor, self.page_size, what, delimiter=True),
+            names,
+            lambda directory: self._has_prefix(bucket, location, directory, what),
+        )
 
     def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
         """Every objects listing at or below `key` from the flat GET Bucket of its prefix."""

@@ -171,6 +171,11 @@ class S3Provider(Provider):
             return Fetched(parts, parse.next_part_hint(body))
         raise NotFound(f"{self.label}: no listing {key.kind!r}")
 
+    def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
+        if key.kind == OBJECTS:
+            return self.objects.lookup_directory(key, name)
+        raise NotImplementedError
+
     def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
         if key.kind == OBJECTS:
             return self.objects.list_subtree(key, limit)

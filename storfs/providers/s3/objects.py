@@ -7,12 +7,15 @@ Which keys become which paths is `storfs.names`'s, as for every provider (README
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Protocol
 
 from storfs.entry import Entry, Page
 from storfs.errors import BadResponse
 from storfs.keys import ListingKey
 from storfs.names import DelimitedPage, SkipLog, decide, group_flat, unusable_reason
+from storfs.next_pages import NextPages
 from storfs.providers.s3 import parse
 from storfs.source import Fetched, OnSent
 
@@ -37,22 +40,61 @@ class Objects:
         #: The time prefix directories show: S3 keeps none for them, so, like fixed levels, the start.
         self.dir_mtime = dir_mtime
         self.skipped = SkipLog()
+        self._next: NextPages[bytes] = NextPages()
 
     def fetch(self, key: ListingKey, cursor: str | None, on_sent: OnSent = None) -> Fetched:
         """One `delimiter=/` page, parsed on demand; its NextContinuationToken is hinted at once
-        (S3 sends the paging fields before the items), so the next request can leave first."""
+        (S3 sends the paging fields before the items), so the next request can leave first. The
+        page a parse peeked at (to decide the objects at its own end) is taken, not asked again."""
         bucket, prefix = key.args
         what = f"{self.label} ListObjectsV2 {bucket}"
-        body = self._list(bucket, prefix, cursor, self.page_size, what, delimiter=True, on_sent=on_sent)
+        get = functools.partial(
+            self._list, bucket, prefix, cursor, self.page_size, what, delimiter=True, on_sent=on_sent
+        )
+        body = self._next.fetch(key, cursor, get)
+        page = functools.partial(parse.objects, body, prefix, what, self.dir_mtime)
+        return Fetched(lambda: self._shown(key, cursor, page(), what), parse.next_token_hint(body))
 
-        def shown() -> Page:
-            page = parse.objects(body, prefix, what, self.dir_mtime)
-            delimited = DelimitedPage(page.objects, page.prefixes, page.next_token is not None)
-            entries, skipped = decide(prefix, delimited, lambda p: self._has_prefix(bucket, p, what))
-            self.skipped.record(key, f"{what} prefix {prefix!r}", cursor is None, skipped)
-            return Page(entries, page.next_token)
+    def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
+        """Whether `name` is a prefix of objects listing `key`, by asking for the first page of
+        its own listing (`prefix=<name>/`, `delimiter=/`, the full page): the answer is that page."""
+        bucket, prefix = key.args
+        if unusable_reason(name) is not None:
+            return None
+        directory = prefix + name + "/"
+        what = f"{self.label} ListObjectsV2 {bucket}"
+        body = self._list(bucket, directory, None, self.page_size, what, delimiter=True)
+        page = parse.objects(body, directory, what, self.dir_mtime)
+        if not page.objects and not page.prefixes:
+            return None  # no key starts with `name/` (an empty page promising more: ask the listing)
+        inner = ListingKey(key.provider, key.account, OBJECTS, (bucket, directory))
+        return self._directory(directory, name), self._shown(inner, None, page, what)
 
-        return Fetched(shown, parse.next_token_hint(body))
+    def _shown(self, key: ListingKey, cursor: str | None, page: parse.ObjectsPage, what: str) -> Page:
+        prefix = key.args[1]
+        delimited = DelimitedPage(page.objects, page.prefixes, page.next_token is not None)
+        entries, skipped = decide(prefix, delimited, self._prefix_check(key, page.next_token, what))
+        self.skipped.record(key, f"{what} prefix {prefix!r}", cursor is None, skipped)
+        return Page(entries, page.next_token)
+
+    def _prefix_check(self, key: ListingKey, following: str | None, what: str) -> Callable[[str], bool]:
+        """Whether a prefix exists, for objects at the end of listing `key`'s page that is
+        followed by `following`: told by that next page (fetched once, for the listing too),
+        else by a query of its own."""
+        bucket, prefix = key.args
+
+        def names(body: bytes) -> tuple[list[str], bool]:
+            after = parse.objects(body, prefix, what)
+            names = [k for k, _ in after.objects] + [p for p, _ in after.prefixes]
+            return names, after.next_token is not None
+
+        return self._next.prefix_check(
+            key,
+            following,
+            lambda cursor: self._list(bucket, prefix, cursor, self.page_size, what, delimiter=True),
+            names,
+            lambda directory: self._has_prefix(bucket, directory, what),
+        )
 
     def list_subtree(self, key: ListingKey, limit: int) -> dict[ListingKey, list[Entry]] | None:
         """Every objects listing at or below `key` from the flat ListObjectsV2 of its prefix
