@@ -187,9 +187,6 @@ class Kind:
     fail_once: Callable[[int], None]  # the next request answers this status
     wrong_secret: Mapping[str, Any]
     lookup: bool = False  # whether the provider answers one name with one small request
-    #: Object listings that ask, at each page boundary, whether the page's last key is also a
-    #: prefix (a tiny `limit=1` request) for the object-and-prefix rule: one more request a page.
-    boundary_checks: bool = False
     #: Object listings whose directory's name (a prefix) is resolved by asking for its listing's
     #: first page (`Provider.lookup_directory`), so their cost counts from before it. Their
     #: page boundaries are told by the next page, which the listing fetches anyway.
@@ -235,7 +232,6 @@ def _fake_kind(
     path: str,
     expected: dict[str, int],
     op: str,
-    boundary_checks: bool = False,
     first_page_with_lookup: bool = False,
 ) -> Kind:
     assert provider.fail is not None
@@ -249,7 +245,6 @@ def _fake_kind(
         lambda status: fail(server, status, 1),
         provider.wrong_secret,
         lookup=op in provider.lookups,
-        boundary_checks=boundary_checks,
         first_page_with_lookup=first_page_with_lookup,
     )
 

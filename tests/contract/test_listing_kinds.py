@@ -61,7 +61,7 @@ def test_the_listing_equals_the_server_in_the_fewest_requests(kind: Kind) -> Non
         assert sorted(sizes) == sorted(kind.expected)
         assert sizes == kind.expected
         expected_pages = math.ceil(len(kind.expected) / PAGE)
-        expected_requests = 2 * expected_pages - 1 if kind.boundary_checks else expected_pages
+        expected_requests = expected_pages
         assert kind.requests() - before in (
             expected_requests,
             expected_requests + 1,
