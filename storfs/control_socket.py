@@ -17,7 +17,7 @@ import socketserver
 import stat as statmod
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,9 @@ Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 #: The control file (under `<mnt>/.storfs/`) holding the socket's absolute path and a newline.
 PUBLISHED = "socket"
+
+#: Longest path `sun_path` takes (108 bytes on Linux, with its NUL).
+_SUN_PATH_MAX = 107
 
 
 class ControlError(Exception):
@@ -62,6 +65,25 @@ def private_dir(env: Mapping[str, str] | None = None) -> tuple[Path, bool]:
     return Path(tempfile.mkdtemp(prefix="storfs-")), True
 
 
+@contextlib.contextmanager
+def _address(path: Path) -> Iterator[str]:
+    """An address that reaches `path` for bind/connect, even when `path` is longer than `sun_path`.
+
+    A long path goes through `/proc/self/fd/<n>/` of its directory, opened only for the call;
+    the socket itself stays at `path`.
+    """
+    text = os.fsdecode(path)
+    short = len(os.fsencode(text)) <= _SUN_PATH_MAX
+    if short or not hasattr(os, "O_PATH") or not os.path.isdir("/proc/self/fd"):  # not Linux: as it is
+        yield text
+        return
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
 class ControlServer:
     """Serves one JSON request per connection: `{"op": ...}` -> the handler's JSON answer."""
 
@@ -89,7 +111,8 @@ class ControlServer:
                 self.wfile.write(json.dumps(answer).encode() + b"\n")
 
         try:
-            server = socketserver.ThreadingUnixStreamServer(str(path), Connection)
+            with _address(path) as address:
+                server = socketserver.ThreadingUnixStreamServer(address, Connection)
         except OSError:
             if fresh:
                 directory.rmdir()
@@ -143,7 +166,8 @@ def ask(mountpoint: Path | str, request: dict[str, Any], timeout: float = 30) ->
     path = published_socket(mountpoint)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(timeout)
-        conn.connect(str(path))
+        with _address(path) as address:
+            conn.connect(address)
         conn.sendall(json.dumps(request).encode() + b"\n")
         data = b""
         while not data.endswith(b"\n"):

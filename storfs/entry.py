@@ -6,7 +6,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 NS = 1_000_000_000
 
@@ -74,6 +74,50 @@ class Entry:
         return f"Entry({self.name!r}, {kind}, size={self.size}, mtime={self.mtime})"
 
 
+#: The `fields` slot itself (its member descriptor), which LazyEntry fills on first use.
+_FIELDS_SLOT: Any = Entry.__dict__["fields"]
+
+
+class LazyEntry(Entry):
+    """An Entry whose `fields` are decoded from the server's raw values when first read.
+
+    A listing needs at once only what `stat` shows (name, kind, size, times); extended
+    attributes are read far less often. A provider keeps what it parsed in `raw` and gives a
+    subclass whose `decode_fields(raw)` builds exactly the tuple an eager parse would have
+    (it must not fail: check the raw values when parsing). The raw values go once decoded.
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, name: str, is_dir: bool, size: int, mtime_ns: int, ctime_ns: int, raw: object) -> None:
+        self.name = name
+        self.is_dir = is_dir
+        self.size = size
+        self.mtime_ns = mtime_ns
+        self.ctime_ns = ctime_ns
+        self.ref = ()
+        self._raw = raw
+
+    @staticmethod
+    def decode_fields(raw: object) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    @property  # type: ignore[override]
+    def fields(self) -> tuple[str, ...]:
+        raw = self._raw
+        if raw is None:  # decoded (the slot is written before `_raw` is cleared)
+            return _FIELDS_SLOT.__get__(self)  # type: ignore[no-any-return]
+        fields = self.decode_fields(raw)
+        _FIELDS_SLOT.__set__(self, fields)
+        self._raw = None
+        return fields
+
+    @fields.setter
+    def fields(self, fields: tuple[str, ...]) -> None:
+        _FIELDS_SLOT.__set__(self, fields)
+        self._raw = None
+
+
 class Page(NamedTuple):
     """One page of a listing: its entries and the opaque cursor of the next page (None at the end).
 
@@ -104,6 +148,11 @@ def share(value: str) -> str:
     if len(_SHARED_VALUES) < _SHARED_MAX:
         _SHARED_VALUES[value] = value
     return value
+
+
+#: `known_shared(value, value)`: the one object `share` holds for `value`, else `value` itself.
+#: Adds nothing (call `share` for that); one C call, for `map` over many values.
+known_shared = _SHARED_VALUES.get
 
 
 _FIELD_NAMES: dict[tuple[str, str, bool], str] = {}

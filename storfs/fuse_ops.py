@@ -187,14 +187,17 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         until = self._until()
         first = True
         while first or stream.ready(index):
-            entry = stream.entry_at(index, until)
-            if entry is None:
+            batch = stream.entries_from(index, until)
+            if not batch:
                 if handle.key is not None:
                     self.prefetcher.read_to_end(handle.key, caller_pid())
                 return
             first = False
-            index += 1
-            yield entry.name, entry, index + FIRST_ENTRY_OFFSET - 1
+            offset = index + FIRST_ENTRY_OFFSET
+            for entry in batch:
+                yield entry.name, entry, offset
+                offset += 1
+            index += len(batch)
 
     def readdir_with_offset(self, path: str | None, offset: int, fh: int) -> Iterator[tuple[str, int, int]]:
         """mfusepy's plain readdir (libfuse 2, or no readdirplus): only the mode reaches the kernel."""

@@ -125,6 +125,22 @@ class Listing:
                 self.read_ahead()
         return self._entries[index]
 
+    def entries_from(self, index: int, until: float | None = None, limit: int = 256) -> list[Entry]:
+        """`entry_at(index, until, streaming=True)`, then up to `limit` - 1 entries after it that
+        are here already; [] past the end. One call instead of one per entry (readdirplus).
+
+        A batch never runs from an earlier page into the last page added, so read-ahead starts
+        exactly when it would for a reader taking entries one by one.
+        """
+        entry = self.entry_at(index, until, streaming=True)
+        if entry is None:
+            return []
+        stop = index + limit
+        last_page = self._last_page_start()
+        if index < last_page:
+            stop = min(stop, last_page)
+        return [entry, *self._entries[index + 1 : stop]]
+
     def ready(self, index: int) -> bool:
         """Whether `entry_at(index)` would answer without waiting for the network."""
         return index < len(self._entries) or self.complete or self.overflowed or self._error is not None
@@ -311,9 +327,10 @@ class Listing:
         self.guard.check(cursor, page, self._by_name.__contains__)
         entries = self.guard.admit(page.entries, self._by_name.__contains__)
         following = page.next_cursor
-        for entry in entries:
-            self._entries.append(entry)  # before the index: lock-free readers may look it up at once
-            self._by_name[entry.name] = len(self._entries) - 1
+        first = len(self._entries)
+        self._entries.extend(entries)  # before the index: lock-free readers may look them up at once
+        names = [entry.name for entry in entries]
+        self._by_name.update(zip(names, range(first, len(self._entries)), strict=True))
         # Publish entries before the page count so readers never see a page end beyond them.
         self._page_ends.append(len(self._entries))
         self._page_cursors.append(cursor)

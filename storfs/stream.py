@@ -180,6 +180,18 @@ class DirStream:
             self._listing = None  # past the shared part for good: let the large listing go
         return entry
 
+    def entries_from(self, index: int, until: float | None = None) -> list[Entry]:
+        """The entry at `index` as `entry_at` gives it, with the entries after it that the shared
+        listing holds already (`Listing.entries_from`); [] past the end."""
+        listing = self._listing
+        if listing is not None and self._stream is None:
+            try:
+                return listing.entries_from(index, until)
+            except Overflowed:
+                pass  # entry_at goes on in a stream of its own
+        entry = self.entry_at(index, until)
+        return [] if entry is None else [entry]
+
     def ready(self, index: int) -> bool:
         """Whether `entry_at(index)` would answer without waiting for the network."""
         listing = self._listing

@@ -1,7 +1,7 @@
 """A hostile loopback HTTP server (stdlib only) that plays a QingStor GET Service listing.
 
 By default every GET answers a valid one-page bucket listing (`BUCKETS`). `play(fault, times)`
-queues faults for the next requests:
+queues faults for the next requests (`path="/"`: for the next requests of that path only):
 
 * ``gzip_bomb``: a 200 whose gzip body (about 1 MB) decodes to 1 GiB of zeros.
 * ``gzip_bomb_one_stream``: the same in one gzip member (64 MiB decoded), for the decoder's bound.
@@ -87,7 +87,7 @@ class HostileServer:
         self.trickle_interval = trickle_interval
         self.requests: list[Seen] = []
         self.ended: dict[str, list[float]] = {}
-        self._faults: list[str] = []
+        self._faults: list[tuple[str, str | None]] = []  # (fault, the only path it is for)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
@@ -96,9 +96,9 @@ class HostileServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def play(self, fault: str, times: int = 1) -> None:
+    def play(self, fault: str, times: int = 1, path: str | None = None) -> None:
         with self._lock:
-            self._faults += [fault] * times
+            self._faults += [(fault, path)] * times
 
     def clear(self) -> None:
         with self._lock:
@@ -109,9 +109,13 @@ class HostileServer:
         with self._lock:
             return len(self._faults)
 
-    def _next_fault(self) -> str | None:
+    def _next_fault(self, path: str) -> str | None:
         with self._lock:
-            return self._faults.pop(0) if self._faults else None
+            for index, (fault, only) in enumerate(self._faults):
+                if only in (None, path):
+                    del self._faults[index]
+                    return fault
+            return None
 
     def _ended(self, fault: str) -> None:
         with self._lock:
@@ -127,9 +131,10 @@ class HostileServer:
                 pass
 
             def do_GET(self) -> None:
+                path = self.path.split("?")[0]
                 with server._lock:
-                    server.requests.append(Seen("GET", self.path.split("?")[0], time.monotonic()))
-                fault = server._next_fault()
+                    server.requests.append(Seen("GET", path, time.monotonic()))
+                fault = server._next_fault(path)
                 if fault is None:
                     self._answer(200, bucket_listing())
                     return

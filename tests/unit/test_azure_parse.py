@@ -161,3 +161,35 @@ def test_snake_case() -> None:
     assert snake_case("HasImmutabilityPolicy") == "has_immutability_policy"
     assert snake_case("ImmutableStorageWithVersioningEnabled") == "immutable_storage_with_versioning_enabled"
     assert snake_case("Etag") == "etag"
+
+
+def test_attributes_are_decoded_on_first_read_and_equal_every_time() -> None:
+    (audio, _) = parse_containers(SEED_PAGE).entries
+    assert audio._raw is not None  # type: ignore[attr-defined]  # only what `stat` needs so far
+    first = audio.fields
+    assert audio._raw is None  # type: ignore[attr-defined]  # the raw texts go once decoded
+    assert audio.fields is first and audio.xattr("user.azure.etag") == "0x8CACB9BD7C6B1B2"
+
+
+def test_a_later_date_counts_when_the_first_does_not_parse() -> None:
+    body = (
+        b"<EnumerationResults><Containers><Container><Name>a</Name><Properties>"
+        b"<Last-Modified>soon</Last-Modified><LastModified>Wed, 26 Oct 2016 20:39:39 GMT</LastModified>"
+        b"</Properties><Metadata><Last-Modified>Thu, 27 Oct 2016 20:39:39 GMT</Last-Modified></Metadata>"
+        b"</Container></Containers></EnumerationResults>"
+    )
+    (entry,) = parse_containers(body).entries
+    assert entry.mtime_ns == entry.ctime_ns == 1477514379 * 10**9  # metadata is never a date
+    assert entry.xattr("user.azure.meta.Last-Modified") == "Thu, 27 Oct 2016 20:39:39 GMT"
+
+
+def test_metadata_is_checked_when_parsed_not_when_read() -> None:
+    item = b"<Metadata><k><x/></k></Metadata>"
+    body = b"<EnumerationResults><Containers><Container><Name>a</Name>%s</Container></Containers></EnumerationResults>"
+    with pytest.raises(BadResponse, match="<Metadata/k> holding elements"):
+        parse_containers(body % item)
+    # A name the service could not express is skipped whatever it holds.
+    (entry,) = parse_containers(
+        body % b"<Metadata><x-ms-invalid-name><y/></x-ms-invalid-name></Metadata>"
+    ).entries
+    assert dict(entry.xattrs()) == {"user.azure.public_access": "private"}

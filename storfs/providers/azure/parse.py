@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
 from pyexpat import ExpatError, ParserCreate
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from xml.etree.ElementTree import Element, ParseError, fromstring
 
 from storfs.dates import parse_http_date
-from storfs.entry import Entry, Page, field_name, nice_field_name, share, unique_fields
+from storfs.entry import (
+    Entry,
+    LazyEntry,
+    Page,
+    field_name,
+    known_shared,
+    nice_field_name,
+    share,
+    unique_fields,
+)
 from storfs.errors import BadResponse
 from storfs.providers.common import size_or_zero
 
@@ -51,7 +61,12 @@ def parse_xml(body: bytes) -> Element:
 
 
 def parse_containers(body: bytes) -> Page:
-    """Parse one List Containers response; raise BadResponse if it is not one."""
+    """Parse one List Containers response; raise BadResponse if it is not one.
+
+    Everything is checked here, but only what `stat` shows is decoded: each container keeps its
+    properties' and metadata's raw texts, and its attributes are built from them when first
+    read (`Container.decode_fields`), exactly as an eager parse would build them.
+    """
     try:
         root = parse_xml(body)
     except BadResponse as exc:
@@ -61,11 +76,51 @@ def parse_containers(body: bytes) -> Page:
     found = root.findall("Containers")
     if len(found) > 1:
         raise BadResponse(f"{WHAT} answered {len(found)} <Containers> elements")
-    entries = []
+    entries: list[Entry] = []
+    shapes_shared: set[Shape] = set()
+    add = entries.append
+    shapes = _SHAPES
     for element in found[0].findall("Container") if found else ():
-        entry = _container(element)
-        if entry is not None:
-            entries.append(entry)
+        names = element.findall("Name")
+        if len(names) != 1:
+            raise BadResponse(f"{WHAT} answered a <Container> with {len(names)} <Name> elements")
+        name = _text(names[0], "Name")
+        if not name:
+            # Empty: the listing skips it as an unusable name, with its one warning (README "Names").
+            add(Entry("", is_dir=True))
+            continue
+        properties = element.find("Properties")
+        metadata = element.find("Metadata")
+        if properties is not None:
+            if any(map(len, properties)):
+                _reject_nested(properties, "")
+            tags = list(map(_TAG, properties))
+            texts: list[Any] = list(map(_TEXT, properties))
+        else:
+            tags, texts = [], []
+        if metadata is not None and len(metadata):
+            if any(map(len, metadata)):
+                _reject_nested(metadata, "Metadata/")
+            tags.append(_METADATA)
+            texts.append(None)
+            tags += map(_TAG, metadata)
+            texts += map(_TEXT, metadata)
+        key = tuple(tags)
+        shape = shapes.get(key)
+        if shape is None:
+            shape = _shape(key)
+        if shape not in shapes_shared:  # one set of repeated values a page: `unlocked`, `false`...
+            shapes_shared.add(shape)
+            for text in texts:
+                if text is not None:
+                    share(text)
+        mtime = None
+        for index in shape[0]:  # the first date that parses
+            mtime = parse_http_date(texts[index] or "")
+            if mtime is not None:
+                break
+        mtime = mtime or 0
+        add(Container(name, True, 0, mtime, mtime, (*map(known_shared, texts, texts), shape)))
     markers = root.findall("NextMarker")
     if len(markers) > 1:
         raise BadResponse(f"{WHAT} answered {len(markers)} <NextMarker> elements")
@@ -73,41 +128,69 @@ def parse_containers(body: bytes) -> Page:
     return Page(entries, next_marker or None)
 
 
-def _container(element: Element) -> Entry | None:
-    found = element.findall("Name")
-    if len(found) != 1:
-        raise BadResponse(f"{WHAT} answered a <Container> with {len(found)} <Name> elements")
-    name = _text(found[0], "Name")
-    if not name:
-        # Empty: the listing skips it as an unusable name, with its one warning (README "Names").
-        return Entry("", is_dir=True)
-    fields: list[str] = []
-    keys: list[str] = []
-    mtime: int | None = None
-    properties = element.find("Properties")
-    for prop in properties if properties is not None else ():
-        tag = prop.tag
-        if len(prop):
-            raise BadResponse(f"{WHAT} answered <{tag}> holding elements, where text is documented")
-        value = (prop.text or "").strip()
-        if tag == "Etag":
-            value = value.strip('"')
-        elif tag in ("Last-Modified", "LastModified") and mtime is None:
-            mtime = parse_http_date(value)
-        fields += (_PROPERTY_NAMES.get(tag) or _property_name(tag), share(value))
-        keys.append(tag)
-    if _PUBLIC_ACCESS not in fields:
-        # The service omits PublicAccess for private containers; say so rather than stay silent.
-        fields += (_PUBLIC_ACCESS, "private")
-        keys.append("public_access")
-    metadata = element.find("Metadata")
-    for item in metadata if metadata is not None else ():
-        if item.tag == "x-ms-invalid-name":
-            continue  # a metadata name the service could not express as XML; no value to show
-        key = f"meta.{item.tag}"
-        fields += (field_name(PROVIDER, key), share(_text(item, f"Metadata/{item.tag}")))
-        keys.append(key)
-    return Entry(name, is_dir=True, mtime_ns=mtime or 0, fields=unique_fields(PROVIDER, fields, keys))
+_TAG = attrgetter("tag")
+_TEXT = attrgetter("text")
+#: Between a container's property tags and its metadata tags (no XML tag is empty).
+_METADATA = ""
+
+
+#: A container's shape: the indexes of its Last-Modified texts, then its tags in order
+#: (properties, `_METADATA`, metadata). One tuple for all the containers with the same tags.
+Shape = tuple[Any, ...]
+_SHAPES: dict[tuple[str, ...], Shape] = {}
+
+
+def _shape(tags: tuple[str, ...]) -> Shape:
+    end = tags.index(_METADATA) if _METADATA in tags else len(tags)
+    shape = (tuple(i for i in range(end) if tags[i] in ("Last-Modified", "LastModified")), *tags)
+    if len(_SHAPES) < 1024:
+        _SHAPES[tags] = shape
+    return shape
+
+
+def _reject_nested(parent: Element, where: str) -> None:
+    """BadResponse for a child of `parent` that holds elements (metadata: bar x-ms-invalid-name)."""
+    for child in parent:
+        if len(child) and not (where and child.tag == "x-ms-invalid-name"):
+            what = f"{where}{child.tag}"
+            raise BadResponse(f"{WHAT} answered <{what}> holding elements, where text is documented")
+
+
+class Container(LazyEntry):
+    """A listed container; `raw` is its texts in the order of its shape's tags, then the shape."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def decode_fields(raw: object) -> tuple[str, ...]:
+        assert isinstance(raw, tuple)
+        tags: tuple[str, ...] = raw[-1][1:]
+        fields: list[str] = []
+        keys: list[str] = []
+        in_metadata = False
+        for tag, text in zip(tags, raw, strict=False):
+            if tag == _METADATA:
+                if _PUBLIC_ACCESS not in fields:
+                    # The service omits PublicAccess for private containers; say so rather than stay silent.
+                    fields += (_PUBLIC_ACCESS, "private")
+                    keys.append("public_access")
+                in_metadata = True
+            elif in_metadata:
+                if tag == "x-ms-invalid-name":
+                    continue  # a metadata name the service could not express as XML; no value to show
+                key = f"meta.{tag}"
+                fields += (field_name(PROVIDER, key), share(text or ""))
+                keys.append(key)
+            else:
+                value = (text or "").strip()
+                if tag == "Etag":
+                    value = value.strip('"')
+                fields += (_PROPERTY_NAMES.get(tag) or _property_name(tag), share(value))
+                keys.append(tag)
+        if not in_metadata and _PUBLIC_ACCESS not in fields:
+            fields += (_PUBLIC_ACCESS, "private")
+            keys.append("public_access")
+        return unique_fields(PROVIDER, fields, keys)
 
 
 _PROPERTY_NAMES: dict[str, str] = {}

@@ -195,8 +195,8 @@ class QingStorProvider(Provider):
         what = f"{self.label} GET Service"
         headers = {"Location": self.zone} if self.zone else {}
         query = {"limit": self.page_size, "offset": offset}
-        data = self._get("list_buckets", self.endpoint, "/", urlencode(query), what, headers)
-        buckets = [parse.bucket_entry(item, what) for item in parse.items(data, "buckets", what)]
+        body = self._get("list_buckets", self.endpoint, "/", urlencode(query), what, headers)
+        data, buckets = parse.page_items(body, "buckets", parse.bucket_entry, what)
         count = parse.paging_field(data, "count", int, what)
         # A short page ends the listing (providers.md 1.4). `count` may be the page or the
         # account's total, so it can never be below the page, and a short page may not leave
@@ -226,8 +226,8 @@ class QingStorProvider(Provider):
             query |= {"key_marker": key_marker, "upload_id_marker": upload_id_marker}
         path = "/" + quote(bucket, safe="")
         query_text = urlencode(query, quote_via=quote) + "&uploads"
-        data = self._get("list_uploads", self.zone_url(location), path, query_text, what)
-        uploads = [parse.upload_entry(item, what) for item in parse.items(data, "uploads", what)]
+        body = self._get("list_uploads", self.zone_url(location), path, query_text, what)
+        data, uploads = parse.page_items(body, "uploads", parse.upload_entry, what)
         next_key = parse.paging_field(data, "next_key_marker", str, what) or ""
         next_upload = parse.paging_field(data, "next_upload_id_marker", str, what) or ""
         has_more = parse.paging_field(data, "has_more", bool, what)
@@ -244,8 +244,8 @@ class QingStorProvider(Provider):
             query["part_number_marker"] = cursor
         # The key goes on the wire percent-encoded and otherwise untouched: `..` stays `..`.
         path = "/" + quote(bucket, safe="") + "/" + quote(key, safe="/")
-        data = self._get("list_parts", self.zone_url(location), path, urlencode(sorted(query.items())), what)
-        parts = [parse.part_entry(item, what) for item in parse.items(data, "object_parts", what)]
+        body = self._get("list_parts", self.zone_url(location), path, urlencode(sorted(query.items())), what)
+        data, parts = parse.page_items(body, "object_parts", parse.part_entry, what)
         count = parse.paging_field(data, "count", int, what)
         if count is not None and count < len(parts):
             raise BadResponse(f"{what}: count {count} is less than the {len(parts)} parts on the page")
@@ -255,9 +255,8 @@ class QingStorProvider(Provider):
 
     def _get(
         self, op: str, origin: str, path: str, query: str, what: str, headers: Mapping[str, str] | None = None
-    ) -> Any:
-        response = self._send(op, origin, path, query, what, headers or {})
-        return parse.load_json(response.content, what)
+    ) -> bytes:
+        return self._send(op, origin, path, query, what, headers or {}).content
 
     def _send(
         self,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from storfs.dates import parse_iso8601
 from storfs.entry import Entry, field_name, share
 from storfs.errors import BadResponse
+from storfs.gc_policy import no_cyclic_gc
 from storfs.providers.common import size_or_zero
 
 PROVIDER = "qingstor"
@@ -21,6 +23,19 @@ def load_json(body: bytes, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadResponse(f"{what} answered JSON that is not an object")
     return data
+
+
+def page_items(
+    body: bytes, field: str, entry: Callable[[dict[str, Any], str], Entry], what: str
+) -> tuple[dict[str, Any], list[Entry]]:
+    """A JSON page and the entries `entry` makes of its list `field`.
+
+    No cyclic GC meanwhile (`gc_policy`): a page's objects form no cycles, and a collection
+    while they are built would scan them (and every listing kept) for nothing.
+    """
+    with no_cyclic_gc():
+        data = load_json(body, what)
+        return data, [entry(item, what) for item in items(data, field, what)]
 
 
 def items(data: dict[str, Any], field: str, what: str) -> list[dict[str, Any]]:
