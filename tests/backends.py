@@ -48,7 +48,7 @@ def iso(timestamp: float) -> str:
 
 
 def seed_azurite(server: Azurite) -> Azurite:
-    """Azurite is shared by the tests of a module or session: its owner seeds it once."""
+    """Azurite is shared by the tests of a module: its owner seeds it once."""
     names = seed_names()
     server.create_containers(names, metadata={names[0]: {"owner": "ops"}})
     return server
@@ -363,7 +363,7 @@ class Provider:
     page: Callable[[Sequence[str], str], bytes]  # a canned page of the seeded listing
     kinds: Mapping[str, KindFactory]
     content_type: str = "application/json"
-    endpoint: Callable[[str], str] = lambda url: url  # the config's endpoint for a base URL
+    endpoint: Callable[[Server, str], str] = lambda server, url: url  # the config's, for a base URL
     names: Callable[[Server], list[str]] = lambda server: seed_names()  # the oracle of `top`
     mtime: Callable[[Server, str], float] = lambda server, name: 0.0
     #: The server's own error answer for the next `times` requests; None: only through a proxy.
@@ -374,7 +374,8 @@ class Provider:
 
     def table(self, server: Server, url: str | None = None, **overrides: Any) -> dict[str, Any]:
         """The config table of an account on `server`, reached at `url` (default: directly)."""
-        return {**self.credentials(server), "endpoint": self.endpoint(url or self.url(server)), **overrides}
+        endpoint = self.endpoint(server, url or self.url(server))
+        return {**self.credentials(server), "endpoint": endpoint, **overrides}
 
 
 def _start_qingstor(stack: ExitStack, azurite: Callable[[], Azurite]) -> QingStorServer:
@@ -423,13 +424,13 @@ AZURE = Provider(
     top="containers",
     start=lambda stack, azurite: azurite(),  # seeded by its owner (seed_azurite)
     url=lambda server: f"http://127.0.0.1:{server.port}",
-    credentials=lambda server: {"account": AZURITE_ACCOUNT, "key": AZURITE_KEY},
+    credentials=lambda server: {"account": server.account, "key": AZURITE_KEY},
     wrong_secret={"key": "A" * 86 + "=="},
     top_requests=lambda proxy: proxy.count_op("list_containers"),
     page=azure_page,
     kinds={"azure-containers": azure_containers, "azure-blobs": azure_blobs},
     content_type="application/xml",
-    endpoint=lambda url: f"{url}/{AZURITE_ACCOUNT}",
+    endpoint=lambda server, url: f"{url}/{server.account}",
     names=lambda server: sorted(server.list_container_names()),
     mtime=_azure_mtime,
     shared=True,

@@ -14,15 +14,20 @@ from tests.harness import Mount, write_config
 MountFactory = Callable[..., Mount]
 
 
-@pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    """One Azurite per test module (fresh data), on a free loopback port."""
-    server = Azurite(tmp_path_factory.mktemp("azurite"))
-    server.start()
-    try:
+AZURITE_ACCOUNTS = 200  # more than the modules one test process (an xdist worker) runs
+
+
+@pytest.fixture(scope="session")
+def azurite_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """The one Azurite of this test process, on a free loopback port; use `azurite`."""
+    with Azurite(tmp_path_factory.mktemp("azurite"), accounts=AZURITE_ACCOUNTS) as server:
         yield server
-    finally:
-        server.stop()
+
+
+@pytest.fixture(scope="module")
+def azurite(azurite_process: Azurite) -> Azurite:
+    """An Azurite of this module's own: an account of the one process that no one has used."""
+    return azurite_process.fresh_account()
 
 
 @pytest.fixture

@@ -19,18 +19,13 @@ from typing import Any
 import pytest
 
 from tests.backends import BACKENDS, PAGE, Backend, N, seed_azurite, start_backend
-from tests.fakes.azurite import Azurite
 from tests.harness import Mount, run, write_config
 
 
 @pytest.fixture(scope="module", params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     with ExitStack() as stack:
-
-        def azurite() -> Azurite:
-            return seed_azurite(stack.enter_context(Azurite(tmp_path_factory.mktemp("azurite"))))
-
-        yield start_backend(request.param, stack, azurite)
+        yield start_backend(request.param, stack, lambda: seed_azurite(request.getfixturevalue("azurite")))
 
 
 @pytest.fixture(scope="module")

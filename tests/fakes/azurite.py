@@ -6,6 +6,7 @@ Stdlib + azure-storage-blob only; never imports ``storfs``.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import shutil
 import socket
@@ -57,11 +58,26 @@ def _tail(path: Path, limit: int = 4000) -> str:
     return data[-limit:].decode("utf-8", "replace")
 
 
-class Azurite:
-    """One ``azurite-blob`` process on a free loopback port."""
+def pool_account(index: int) -> str:
+    """The name of account `index` of a process started with `accounts=`; 0 is AZURITE_ACCOUNT."""
+    return f"storfstest{index:03d}" if index else AZURITE_ACCOUNT
 
-    def __init__(self, workdir: str | os.PathLike | None = None, *, in_memory: bool = True):
+
+class Azurite:
+    """One ``azurite-blob`` process on a free loopback port, seen as one of its accounts.
+
+    A process started with `accounts=n` serves n accounts (AZURITE_ACCOUNT and n - 1 more, all with
+    AZURITE_KEY); `fresh_account()` hands out the next unused one, so the tests of many modules
+    share one process yet each sees only the containers it created."""
+
+    def __init__(
+        self, workdir: str | os.PathLike | None = None, *, in_memory: bool = True, accounts: int = 1
+    ):
         self.in_memory = in_memory
+        self.accounts = accounts
+        self.account = AZURITE_ACCOUNT
+        self._handed_out = [0]  # accounts handed out so far, shared by every view of the process
+        self._owner = True  # a view of another's process never stops it
         self._workdir = Path(workdir) if workdir is not None else None
         self._tmp: str | None = None
         self._proc: subprocess.Popen | None = None
@@ -71,18 +87,29 @@ class Azurite:
     # -- properties -------------------------------------------------------------------------
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
+        return f"http://127.0.0.1:{self.port}/{self.account}"
 
     @property
     def connection_string(self) -> str:
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
+            f"DefaultEndpointsProtocol=http;AccountName={self.account};"
             f"AccountKey={AZURITE_KEY};BlobEndpoint={self.endpoint};"
         )
 
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    def fresh_account(self) -> Azurite:
+        """This process as an account no one has used yet: no containers but its own.
+
+        The view shares the process: only the Azurite that started it stops it."""
+        if self._handed_out[0] >= self.accounts:
+            raise RuntimeError(f"all {self.accounts} accounts of this Azurite are used")
+        view = copy.copy(self)
+        view.account, view._owner = pool_account(self._handed_out[0]), False
+        self._handed_out[0] += 1
+        return view
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float = 30) -> Azurite:
@@ -120,6 +147,7 @@ class Azurite:
                 self._proc = subprocess.Popen(
                     args,
                     cwd=str(cwd),
+                    env=self._env(),
                     stdin=subprocess.DEVNULL,
                     stdout=fo,
                     stderr=fe,
@@ -138,6 +166,13 @@ class Azurite:
             f"Azurite ({binary}) did not become ready on 127.0.0.1:{self.port} within "
             f"{timeout:.0f}s; output tail:\n{last_err or '<empty>'}"
         )
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "AZURITE_ACCOUNTS"}
+        if self.accounts > 1:
+            pool = (f"{pool_account(i)}:{AZURITE_KEY}" for i in range(self.accounts))
+            env["AZURITE_ACCOUNTS"] = ";".join(pool)
+        return env
 
     def _wait_ready(self, deadline: float) -> tuple[bool, bool]:
         """(ready, process_exited). Ready = the port answers any HTTP response."""
@@ -168,6 +203,8 @@ class Azurite:
                 proc.wait(timeout=10)
 
     def stop(self) -> None:
+        if not self._owner:
+            return
         self._kill()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)

@@ -173,3 +173,15 @@ def test_missing_binary_is_a_clear_error(monkeypatch, tmp_path):
         azurite_binary()
     with pytest.raises(RuntimeError, match="scripts/test"):
         Azurite().start(timeout=5)
+
+
+def test_fresh_accounts_of_one_process_see_only_their_own_containers(azurite_process):
+    one, two = azurite_process.fresh_account(), azurite_process.fresh_account()
+    assert one.account != two.account and one.port == two.port == azurite_process.port
+    assert one.list_container_names() == two.list_container_names() == []
+    one.create_containers(["mine"])
+    two.upload_blobs("theirs", {"a/b": b"x"})
+    assert (one.list_container_names(), two.list_container_names()) == (["mine"], ["theirs"])
+    assert one.endpoint.endswith(f"/{one.account}") and f"AccountName={one.account};" in one.connection_string
+    one.stop()  # a view never stops the process it shares
+    assert azurite_process.running and two.list_blobs("theirs") == {"a/b": 1}

@@ -1,4 +1,4 @@
-"""Fixtures of the fault tests: one Azurite for the session, a fresh proxy and fake per test,
+"""Fixtures of the fault tests: a seeded Azurite a module, a fresh proxy and fake per test,
 mounts stopped whatever happens, and a check that no test ever made storfs send a write."""
 
 from __future__ import annotations
@@ -19,14 +19,10 @@ MountFactory = Callable[..., FaultMount]
 MakeBackend = Callable[[str], Backend]
 
 
-@pytest.fixture(scope="session")
-def fault_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    """One Azurite holding the seed containers; tests never change its data."""
-    server = Azurite(tmp_path_factory.mktemp("fault-azurite")).start()
-    try:
-        yield seed_azurite(server)
-    finally:
-        server.stop()
+@pytest.fixture(scope="module")
+def fault_azurite(azurite: Azurite) -> Azurite:
+    """The module's Azurite holding the seed containers; tests never change its data."""
+    return seed_azurite(azurite)
 
 
 @pytest.fixture

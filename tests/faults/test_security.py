@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 import pytest
 from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
 
-from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY
+from tests.fakes.azurite import AZURITE_KEY
 from tests.fakes.counting_proxy import CountingProxy
 from tests.faults.conftest import MakeBackend, MountFactory
 from tests.faults.tooling import (
@@ -77,8 +77,9 @@ def test_no_secret_or_signature_in_any_log_line_attribute_or_error(
     s3_token = s3.extra_proxy()
     sas_proxy = azure.extra_proxy()
     conn_proxy = azure.extra_proxy()
+    account = azure.server.account
     sas = generate_account_sas(
-        AZURITE_ACCOUNT,
+        account,
         AZURITE_KEY,
         resource_types=ResourceTypes(service=True),
         permission=AccountSasPermissions(read=True, list=True),
@@ -86,19 +87,15 @@ def test_no_secret_or_signature_in_any_log_line_attribute_or_error(
     )
     sig = dict(part.split("=", 1) for part in sas.split("&"))["sig"]
     connection_string = (
-        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-        f"BlobEndpoint={conn_proxy.url}/{AZURITE_ACCOUNT};"
+        f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint={conn_proxy.url}/{account};"
     )
     tables = {
         "azure.key": azure.table(),
-        "azure.sas": {
-            "account": AZURITE_ACCOUNT,
-            "sas": sas,
-            "endpoint": f"{sas_proxy.url}/{AZURITE_ACCOUNT}",
-        },
+        "azure.sas": {"account": account, "sas": sas, "endpoint": f"{sas_proxy.url}/{account}"},
         "azure.conn": {"connection_string": connection_string},
         # Unreachable: the failure's cause (logged at debug) names the URL, its sig included.
-        "azure.gone": {"account": AZURITE_ACCOUNT, "sas": sas, "endpoint": f"{closed_port_url()}/x"},
+        "azure.gone": {"account": account, "sas": sas, "endpoint": f"{closed_port_url()}/x"},
         "azure.wrong": azure.table(key=WRONG_AZURE_KEY),
         "qingstor.main": qingstor.table(),
         "qingstor.wrong": qingstor.table(secret_access_key=WRONG_QS_SECRET),

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+from tests.backends import AZURE
+from tests.fakes.azurite import AZURITE_KEY, Azurite
 from tests.fakes.counting_proxy import CountingProxy
 from tests.harness import Mount, run, write_config
 
@@ -32,25 +33,18 @@ def seeded(azurite: Azurite) -> Azurite:
 
 @pytest.fixture(scope="module")
 def proxy(seeded: Azurite) -> Iterator[CountingProxy]:
-    with CountingProxy(f"http://127.0.0.1:{seeded.port}") as p:
+    with CountingProxy(AZURE.url(seeded)) as p:
         yield p
 
 
 @pytest.fixture(scope="module")
-def mounted(proxy: CountingProxy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mount]:
+def mounted(
+    seeded: Azurite, proxy: CountingProxy, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Mount]:
     root = tmp_path_factory.mktemp("azure-mount")
-    config = write_config(
-        root / "config.toml",
-        {
-            "azure.dev": {
-                "account": AZURITE_ACCOUNT,
-                "key_env": "STORFS_TEST_AZURE_KEY",
-                "endpoint": f"{proxy.url}/{AZURITE_ACCOUNT}",
-                "page_size": PAGE_SIZE,
-            },
-            "cache": {"ttl": 300},
-        },
-    )
+    account = AZURE.table(seeded, proxy.url, page_size=PAGE_SIZE, key_env="STORFS_TEST_AZURE_KEY")
+    del account["key"]  # read from the environment
+    config = write_config(root / "config.toml", {"azure.dev": account, "cache": {"ttl": 300}})
     with Mount(config, root / "mnt", env={"STORFS_TEST_AZURE_KEY": AZURITE_KEY}) as m:
         yield m
 

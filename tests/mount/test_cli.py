@@ -11,7 +11,7 @@ import pytest
 from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
 
 from tests.backends import AZURE
-from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+from tests.fakes.azurite import AZURITE_KEY, Azurite
 from tests.harness import fusermount, run, write_config
 
 STORFS = [sys.executable, "-m", "storfs"]
@@ -23,10 +23,6 @@ def seeded(azurite: Azurite) -> Azurite:
     return azurite
 
 
-def azure_table(server: Azurite, **extra: object) -> dict[str, object]:
-    return AZURE.table(server, **extra)
-
-
 def test_version() -> None:
     result = run([*STORFS, "--version"])
     assert result.returncode == 0
@@ -34,7 +30,7 @@ def test_version() -> None:
 
 
 def test_background_mount_returns_when_live_and_unmount_ends_it(seeded: Azurite, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.toml", {"azure.dev": azure_table(seeded)})
+    config = write_config(tmp_path / "c.toml", {"azure.dev": AZURE.table(seeded)})
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     result = run([*STORFS, "mount", "--config", str(config), "--log-file", str(tmp_path / "log"), str(mnt)])
@@ -52,7 +48,7 @@ def test_background_mount_returns_when_live_and_unmount_ends_it(seeded: Azurite,
 
 
 def test_config_from_environment_variable(seeded: Azurite, tmp_path: Path, mount) -> None:
-    config = write_config(tmp_path / "env.toml", {"azure.dev": azure_table(seeded)})
+    config = write_config(tmp_path / "env.toml", {"azure.dev": AZURE.table(seeded)})
     mnt = tmp_path / "m"
     mnt.mkdir()
     env = {**os.environ, "STORFS_CONFIG": str(config)}
@@ -66,7 +62,7 @@ def test_config_from_environment_variable(seeded: Azurite, tmp_path: Path, mount
 
 def test_sas_and_connection_string_accounts(seeded: Azurite, mount) -> None:
     sas = generate_account_sas(
-        AZURITE_ACCOUNT,
+        seeded.account,
         AZURITE_KEY,
         resource_types=ResourceTypes(service=True),
         permission=AccountSasPermissions(read=True, list=True),
@@ -74,7 +70,7 @@ def test_sas_and_connection_string_accounts(seeded: Azurite, mount) -> None:
     )
     m = mount(
         {
-            "azure.sas": {"account": AZURITE_ACCOUNT, "sas": sas, "endpoint": seeded.endpoint},
+            "azure.sas": {"account": seeded.account, "sas": sas, "endpoint": seeded.endpoint},
             "azure.conn": {"connection_string": seeded.connection_string},
         }
     )
@@ -87,7 +83,7 @@ def test_sas_and_connection_string_accounts(seeded: Azurite, mount) -> None:
 
 def test_wrong_key_is_permission_denied_and_never_logged(seeded: Azurite, mount) -> None:
     wrong = "A" * 86 + "=="
-    m = mount({"azure.dev": azure_table(seeded, key=wrong)})
+    m = mount({"azure.dev": AZURE.table(seeded, key=wrong)})
     result = run(["ls", str(m.path("azure", "dev", "containers"))])
     assert result.returncode != 0
     assert "Permission denied" in result.stderr
@@ -96,16 +92,9 @@ def test_wrong_key_is_permission_denied_and_never_logged(seeded: Azurite, mount)
     assert wrong not in log and AZURITE_KEY not in log
 
 
-def test_dead_endpoint_fails_fast_with_io_error(mount) -> None:
+def test_dead_endpoint_fails_fast_with_io_error(seeded: Azurite, mount) -> None:
     m = mount(
-        {
-            "azure.dead": {
-                "account": AZURITE_ACCOUNT,
-                "key": AZURITE_KEY,
-                "endpoint": "http://127.0.0.1:9/x",
-            },
-            "http": {"retries": 1, "backoff": 0.01},
-        }
+        {"azure.dead": AZURE.table(seeded, "http://127.0.0.1:9"), "http": {"retries": 1, "backoff": 0.01}}
     )
     result = run(["ls", str(m.path("azure", "dead", "containers"))], timeout=30)
     assert result.returncode != 0
@@ -149,7 +138,7 @@ def test_bad_config_is_one_clear_line_and_exit_2(tmp_path: Path, tables, expecte
 
 
 def test_bad_mountpoints_exit_2(seeded: Azurite, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.toml", {"azure.dev": azure_table(seeded)})
+    config = write_config(tmp_path / "c.toml", {"azure.dev": AZURE.table(seeded)})
     full = tmp_path / "full"
     full.mkdir()
     (full / "something").write_text("x")

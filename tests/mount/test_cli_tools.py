@@ -26,8 +26,6 @@ from tests.fakes.qingstor_server import QingStorServer
 from tests.harness import run, write_config
 
 STORFS = [sys.executable, "-m", "storfs"]
-AKID = "EXAMPLEAKID0000000001"
-SECRET = "EXAMPLEsecretKEY0000000000000000000000001"
 N_BUCKETS = 11
 BUSY_BUCKETS = ("bucket-01", "bucket-04", "bucket-09")
 PAGE = 3
@@ -45,7 +43,7 @@ class Seed:
 @pytest.fixture(scope="module")
 def qingstor() -> Iterator[tuple[QingStorServer, Seed]]:
     seed = Seed()
-    with QingStorServer(AKID, SECRET) as qs:
+    with QingStorServer() as qs:
         for i in range(N_BUCKETS):
             qs.add_bucket(f"bucket-{i:02d}", location="sh1a" if i % 4 == 0 else "pek3a")
         for b, bucket in enumerate(BUSY_BUCKETS):
@@ -366,7 +364,7 @@ def assert_safe(text: str) -> None:
 
 
 def test_ls_and_stat_escape_control_characters_in_names(tmp_path: Path) -> None:
-    with QingStorServer(AKID, SECRET) as qs:
+    with QingStorServer() as qs:
         for name in EVIL:
             qs.add_bucket(name)
         upload = qs.add_upload("two\nlines", 'key\x1b[2J"q"', upload_id="id\x1b]0;title\x07")

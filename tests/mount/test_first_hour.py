@@ -35,10 +35,6 @@ def qingstor() -> Iterator[QingStorServer]:
         yield qs
 
 
-def qs_table(qs: QingStorServer, **extra: Any) -> dict[str, Any]:
-    return QINGSTOR.table(qs, **extra)
-
-
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
     """No storfs config, no cloud variables, HOME at `home`."""
     drop = ("STORFS_", "XDG_CONFIG_HOME", "AZURE_STORAGE", "ALIBABA_CLOUD")
@@ -82,7 +78,7 @@ def background(tmp_path: Path) -> Iterator[Any]:
 def test_a_mount_failure_prints_libfuses_reason_once(
     qingstor: QingStorServer, background, tmp_path: Path
 ) -> None:
-    config = private_config(tmp_path / "c.toml", {"qingstor.main": qs_table(qingstor)})
+    config = private_config(tmp_path / "c.toml", {"qingstor.main": QINGSTOR.table(qingstor)})
     result = background(config, "-o", "bogusopt")
     assert result.returncode == 2
     assert "unknown option(s)" in result.stderr and "bogusopt" in result.stderr, result.stderr
@@ -138,8 +134,8 @@ def test_the_mount_warns_once_per_failing_account_and_serves_the_others(
     qingstor: QingStorServer, background, tmp_path: Path
 ) -> None:
     tables = {
-        "qingstor.main": qs_table(qingstor),
-        "qingstor.wrong": qs_table(qingstor, secret_access_key="wrong-secret-0123456789"),
+        "qingstor.main": QINGSTOR.table(qingstor),
+        "qingstor.wrong": QINGSTOR.table(qingstor, secret_access_key="wrong-secret-0123456789"),
         "azure.dead": {"account": "a", "key": AZURITE_KEY, "endpoint": "http://127.0.0.1:9/a"},
     }
     config = private_config(tmp_path / "c.toml", tables)
@@ -163,7 +159,7 @@ def test_the_mount_warns_once_per_failing_account_and_serves_the_others(
 def test_a_config_readable_by_others_warns_on_stderr_and_doctor_flags_it(
     qingstor: QingStorServer, background, tmp_path: Path
 ) -> None:
-    config = write_config(tmp_path / "c.toml", {"qingstor.main": qs_table(qingstor)})
+    config = write_config(tmp_path / "c.toml", {"qingstor.main": QINGSTOR.table(qingstor)})
     config.chmod(0o644)
     result = background(config)
     assert result.returncode == 0, result.stderr
@@ -215,7 +211,7 @@ def test_config_messages_say_what_to_write_and_where(tmp_path: Path) -> None:
 def test_a_page_size_above_the_apis_is_clamped_and_said_once(
     qingstor: QingStorServer, background, tmp_path: Path
 ) -> None:
-    config = private_config(tmp_path / "c.toml", {"qingstor.main": qs_table(qingstor, page_size=6000)})
+    config = private_config(tmp_path / "c.toml", {"qingstor.main": QINGSTOR.table(qingstor, page_size=6000)})
     result = background(config)
     assert result.returncode == 0, result.stderr
     said = [line for line in result.stderr.splitlines() if "page_size" in line]
@@ -232,7 +228,7 @@ def test_doctor_shows_file_names_whole_even_when_a_short_secret_occurs_in_them(t
         qs.add_bucket("mybucket")
         folder = tmp_path / "team-configs"
         folder.mkdir()
-        config = private_config(folder / "storfs.toml", {"qingstor.main": qs_table(qs)})
+        config = private_config(folder / "storfs.toml", {"qingstor.main": QINGSTOR.table(qs)})
         doctor = run([*STORFS, "doctor", "--config", str(config)], env=clean_env(tmp_path))
     assert doctor.returncode == 0, doctor.stdout
     assert f"✔ config: {config} (1 account(s))" in doctor.stdout
@@ -245,7 +241,7 @@ def test_doctor_shows_file_names_whole_even_when_a_short_secret_occurs_in_them(t
 @pytest.fixture
 def served(qingstor: QingStorServer, tmp_path: Path) -> Iterator[Mount]:
     config = private_config(
-        tmp_path / "served.toml", {"qingstor.main": qs_table(qingstor), "cache": {"ttl": 300}}
+        tmp_path / "served.toml", {"qingstor.main": QINGSTOR.table(qingstor), "cache": {"ttl": 300}}
     )
     with Mount(config, tmp_path / "served") as m:
         yield m
@@ -296,7 +292,7 @@ def test_df_and_stat_f_show_cached_entries_as_inodes_in_use(served: Mount) -> No
 
 
 def test_ls_l_of_uploads_shows_each_key(qingstor: QingStorServer, tmp_path: Path) -> None:
-    config = private_config(tmp_path / "c.toml", {"qingstor.main": qs_table(qingstor)})
+    config = private_config(tmp_path / "c.toml", {"qingstor.main": QINGSTOR.table(qingstor)})
     path = "qingstor/main/buckets/mybucket/uploads"
     listed = run([*STORFS, "ls", "-l", path, "--config", str(config)], env=clean_env(tmp_path))
     assert listed.returncode == 0, listed.stderr
@@ -327,8 +323,8 @@ def test_the_readme_recipe_prints_id_key_age_and_size(served: Mount) -> None:
 
 def test_a_foreground_mount_on_a_terminal_warns_too(qingstor: QingStorServer, tmp_path: Path) -> None:
     tables = {
-        "qingstor.main": qs_table(qingstor),
-        "qingstor.wrong": qs_table(qingstor, secret_access_key="nope-0123"),
+        "qingstor.main": QINGSTOR.table(qingstor),
+        "qingstor.wrong": QINGSTOR.table(qingstor, secret_access_key="nope-0123"),
     }
     config = private_config(tmp_path / "c.toml", tables)
     mnt = tmp_path / "mnt"

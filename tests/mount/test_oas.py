@@ -8,6 +8,7 @@ from email.utils import formatdate
 
 import pytest
 
+from tests.backends import OAS
 from tests.fakes.oas_server import OASServer
 from tests.harness import Mount, run, write_config
 
@@ -42,11 +43,8 @@ def server() -> Iterator[OASServer]:
 @pytest.fixture(scope="module")
 def vaults(server: OASServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[os.PathLike[str]]:
     root = tmp_path_factory.mktemp("oas")
-    table = {
-        "access_key_id": server.access_key_id,
-        "access_key_secret_env": "STORFS_TEST_OAS_SECRET",
-        "endpoint": server.url,
-    }
+    table = OAS.table(server, access_key_secret_env="STORFS_TEST_OAS_SECRET")
+    del table["access_key_secret"]  # read from the environment
     config = write_config(root / "config.toml", {"oas.archive": table})
     env = {"STORFS_TEST_OAS_SECRET": server.access_key_secret}
     with Mount(config, root / "mnt", env=env) as m:

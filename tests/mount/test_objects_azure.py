@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from storfs.names import segment_reason
-from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+from tests.backends import AZURE
+from tests.fakes.azurite import Azurite
 from tests.fakes.counting_proxy import CountingProxy
 from tests.harness import Mount, run, write_config
 
@@ -82,26 +83,22 @@ def seeded(azurite: Azurite) -> Azurite:
 
 @pytest.fixture(scope="module")
 def proxy(seeded: Azurite) -> Iterator[CountingProxy]:
-    with CountingProxy(f"http://127.0.0.1:{seeded.port}") as p:
+    with CountingProxy(AZURE.url(seeded)) as p:
         yield p
 
 
-def mount_config(root: Path, proxy: CountingProxy, page_size: int = 5000) -> Path:
-    account = {
-        "account": AZURITE_ACCOUNT,
-        "key_env": "STORFS_TEST_AZURE_KEY",
-        "endpoint": f"{proxy.url}/{AZURITE_ACCOUNT}",
-        "page_size": page_size,
-    }
-    return write_config(root / "config.toml", {"azure.dev": account, "cache": {"ttl": 300}})
+def mount(root: Path, seeded: Azurite, proxy: CountingProxy, page_size: int = 5000) -> Mount:
+    """A mount of `seeded` through `proxy` (start it with `with`)."""
+    tables = {"azure.dev": AZURE.table(seeded, proxy.url, page_size=page_size), "cache": {"ttl": 300}}
+    return Mount(write_config(root / "config.toml", tables), root / "mnt")
 
 
 @pytest.fixture(scope="module")
-def mounted(proxy: CountingProxy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mount]:
-    root = tmp_path_factory.mktemp("objects-azure")
+def mounted(
+    seeded: Azurite, proxy: CountingProxy, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Mount]:
     # A small page, so directories span pages and the shadowing check crosses page ends.
-    config = mount_config(root, proxy, page_size=3)
-    with Mount(config, root / "mnt", env={"STORFS_TEST_AZURE_KEY": AZURITE_KEY}) as m:
+    with mount(tmp_path_factory.mktemp("objects-azure"), seeded, proxy, page_size=3) as m:
         yield m
 
 
@@ -261,9 +258,10 @@ def test_uploads_show_uncommitted_blocks(mounted: Mount, seeded: Azurite) -> Non
     assert cat.returncode != 0 and "Operation not supported" in cat.stderr
 
 
-def test_lone_ls_of_a_small_directory_costs_one_request(proxy: CountingProxy, tmp_path: Path) -> None:
-    config = mount_config(tmp_path, proxy)
-    with Mount(config, tmp_path / "mnt", env={"STORFS_TEST_AZURE_KEY": AZURITE_KEY}) as m:
+def test_lone_ls_of_a_small_directory_costs_one_request(
+    seeded: Azurite, proxy: CountingProxy, tmp_path: Path
+) -> None:
+    with mount(tmp_path, seeded, proxy) as m:
         blobs = m.path("azure", "dev", "containers", LOGS, "blobs")
         assert run(["ls", str(m.path("azure", "dev", "containers"))]).returncode == 0
         proxy.reset()
@@ -286,9 +284,8 @@ def test_lone_ls_of_a_small_directory_costs_one_request(proxy: CountingProxy, tm
         assert prefixes == [None], prefixes
 
 
-def test_a_file_in_a_directory_not_listed_yet(proxy: CountingProxy, tmp_path: Path) -> None:
-    config = mount_config(tmp_path, proxy)
-    with Mount(config, tmp_path / "mnt", env={"STORFS_TEST_AZURE_KEY": AZURITE_KEY}) as m:
+def test_a_file_in_a_directory_not_listed_yet(seeded: Azurite, proxy: CountingProxy, tmp_path: Path) -> None:
+    with mount(tmp_path, seeded, proxy) as m:
         blobs = m.path("azure", "dev", "containers", LOGS, "blobs")
         assert run(["ls", str(m.path("azure", "dev", "containers"))]).returncode == 0
         proxy.reset()
@@ -315,8 +312,7 @@ def walk_seeded(seeded: Azurite) -> Azurite:
 def test_a_walk_lists_the_subtree_flat_in_few_requests(
     walk_seeded: Azurite, proxy: CountingProxy, tmp_path: Path
 ) -> None:
-    config = mount_config(tmp_path, proxy, page_size=100)
-    with Mount(config, tmp_path / "mnt", env={"STORFS_TEST_AZURE_KEY": AZURITE_KEY}) as m:
+    with mount(tmp_path, walk_seeded, proxy, page_size=100) as m:
         blobs = m.path("azure", "dev", "containers", WALK, "blobs")
         assert run(["ls", str(m.path("azure", "dev", "containers"))]).returncode == 0
         proxy.reset()
@@ -346,8 +342,7 @@ def test_a_walk_lists_the_subtree_flat_in_few_requests(
 def test_separate_ls_of_a_directory_and_its_subdirectories_never_walk(
     walk_seeded: Azurite, proxy: CountingProxy, tmp_path: Path
 ) -> None:
-    config = mount_config(tmp_path, proxy, page_size=100)
-    with Mount(config, tmp_path / "mnt", env={"STORFS_TEST_AZURE_KEY": AZURITE_KEY}) as m:
+    with mount(tmp_path, walk_seeded, proxy, page_size=100) as m:
         blobs = m.path("azure", "dev", "containers", WALK, "blobs")
         assert run(["ls", str(m.path("azure", "dev", "containers"))]).returncode == 0
         proxy.reset()

@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 
 from storfs.names import segment_reason
+from tests.backends import QINGSTOR
 from tests.fakes.qingstor_server import QingStorServer
 from tests.fakes.test_qingstor_server import make_sdk
 from tests.harness import Mount, run, write_config
 
-AKID = "EXAMPLEAKID0000000001"
-SECRET = "EXAMPLEsecretKEY0000000000000000000000001"
 BUCKET = "mybucket"
 RANDOM = random.Random(1414)
 BIG = RANDOM.randbytes(6 * 1024 * 1024 + 7)
@@ -49,7 +48,7 @@ OBJECTS: dict[str, bytes] = {
 
 
 def sdk_bucket(server: QingStorServer):  # type: ignore[no-untyped-def]
-    return make_sdk(server, AKID, SECRET).Bucket(BUCKET, "pek3a")
+    return make_sdk(server, server.access_key_id, server.secret_access_key).Bucket(BUCKET, "pek3a")
 
 
 def sdk_objects(server: QingStorServer) -> dict[str, int]:
@@ -77,7 +76,7 @@ def shown(keys: dict[str, int]) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[QingStorServer]:
-    with QingStorServer(AKID, SECRET) as qs:
+    with QingStorServer() as qs:
         qs.add_bucket(BUCKET, location="pek3a")
         qs.add_bucket("emptybucket", location="sh1a")
         for key, data in OBJECTS.items():
@@ -93,8 +92,7 @@ def server() -> Iterator[QingStorServer]:
 @pytest.fixture(scope="module")
 def mounted(server: QingStorServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mount]:
     root = tmp_path_factory.mktemp("objects-qingstor")
-    account = {"access_key_id": AKID, "secret_access_key": SECRET, "endpoint": server.url}
-    tables = {"qingstor.main": {**account, "page_size": 4}, "cache": {"ttl": 300}}
+    tables = {"qingstor.main": QINGSTOR.table(server, page_size=4), "cache": {"ttl": 300}}
     with Mount(write_config(root / "config.toml", tables), root / "mnt") as m:
         yield m
 
@@ -188,22 +186,9 @@ def test_changed_object_is_eio(objects: Path, server: QingStorServer) -> None:
 
 
 def test_storfs_ls_json_shows_the_keys_it_cannot_show(server: QingStorServer, tmp_path: Path) -> None:
-    account = {"access_key_id": AKID, "secret_access_key": SECRET, "endpoint": server.url, "page_size": 4}
-    config = write_config(tmp_path / "config.toml", {"qingstor.main": account})
-    result = run(
-        [
-            sys.executable,
-            "-m",
-            "storfs",
-            "ls",
-            "-R",
-            "--json",
-            "--config",
-            str(config),
-            f"qingstor/main/buckets/{BUCKET}",
-        ],
-        timeout=120,
-    )
+    config = write_config(tmp_path / "config.toml", {"qingstor.main": QINGSTOR.table(server, page_size=4)})
+    ls = [sys.executable, "-m", "storfs", "ls", "-R", "--json", "--config", str(config)]
+    result = run([*ls, f"qingstor/main/buckets/{BUCKET}"], timeout=120)
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     not_shown = {(r["key"], r["reason"]) for r in records if r["type"] == "not_shown"}
@@ -228,8 +213,8 @@ def test_walks_and_lone_ls_cost_the_fewest_list_objects(server: QingStorServer, 
     server.add_bucket(WALK_BUCKET)
     for key, data in WALK_OBJECTS.items():
         server.add_object(WALK_BUCKET, key, data)
-    account = {"access_key_id": AKID, "secret_access_key": SECRET, "endpoint": server.url, "page_size": 10}
-    config = write_config(tmp_path / "config.toml", {"qingstor.main": account, "cache": {"ttl": 300}})
+    tables = {"qingstor.main": QINGSTOR.table(server, page_size=10), "cache": {"ttl": 300}}
+    config = write_config(tmp_path / "config.toml", tables)
     with Mount(config, tmp_path / "mnt") as m:
         objects = m.path("qingstor", "main", "buckets", WALK_BUCKET, "objects")
         assert run(["ls", str(m.path("qingstor", "main", "buckets"))]).returncode == 0

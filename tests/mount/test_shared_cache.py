@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+from tests.backends import AZURE, QINGSTOR
+from tests.fakes.azurite import AZURITE_KEY, Azurite
 from tests.fakes.counting_proxy import CountingProxy
 from tests.fakes.qingstor_server import QingStorServer
 from tests.fakes.redis_server import RedisServer
@@ -29,8 +30,6 @@ N_CONTAINERS = 1234
 PAGE = 100
 PAGES = math.ceil(N_CONTAINERS / PAGE)  # 13
 N_BUCKETS = 250
-AKID = "EXAMPLEAKID0000000001"
-SECRET = "EXAMPLEsecretKEY0000000000000000000000001"
 RESUME_AFTER = 2.5  # > storfs.shared.pages.RETRY_AFTER
 
 
@@ -44,13 +43,13 @@ def seeded(azurite: Azurite) -> Azurite:
 
 @pytest.fixture(scope="module")
 def proxy(seeded: Azurite) -> Iterator[CountingProxy]:
-    with CountingProxy(f"http://127.0.0.1:{seeded.port}") as p:
+    with CountingProxy(AZURE.url(seeded)) as p:
         yield p
 
 
 @pytest.fixture(scope="module")
 def qingstor() -> Iterator[QingStorServer]:
-    with QingStorServer(AKID, SECRET) as qs:
+    with QingStorServer() as qs:
         for i in range(N_BUCKETS):
             qs.add_bucket(f"bucket-{i:04d}")
         upload = qs.add_upload("bucket-0001", "videos/take.mp4")
@@ -68,26 +67,19 @@ def redis_server() -> Iterator[RedisServer]:
 class Fleet:
     """Mounts sharing one Redis; each is stopped at the end of its test."""
 
-    def __init__(self, root: Path, proxy: CountingProxy, qs: QingStorServer, redis_url: str) -> None:
-        self.root, self.proxy, self.qs, self.redis_url = root, proxy, qs, redis_url
+    def __init__(
+        self, root: Path, azurite: Azurite, proxy: CountingProxy, qs: QingStorServer, redis_url: str
+    ) -> None:
+        self.root, self.azurite, self.proxy, self.qs, self.redis_url = root, azurite, proxy, qs, redis_url
         self.mounts: list[Mount] = []
 
-    def config(self, name: str, azure_key: str = AZURITE_KEY, qs_secret: str = SECRET) -> Path:
+    def config(self, name: str, azure_key: str = AZURITE_KEY, qs_secret: str | None = None) -> Path:
+        secret = qs_secret or self.qs.secret_access_key
         return write_config(
             self.root / f"{name}.toml",
             {
-                "azure.dev": {
-                    "account": AZURITE_ACCOUNT,
-                    "key": azure_key,
-                    "endpoint": f"{self.proxy.url}/{AZURITE_ACCOUNT}",
-                    "page_size": PAGE,
-                },
-                "qingstor.main": {
-                    "access_key_id": AKID,
-                    "secret_access_key": qs_secret,
-                    "endpoint": self.qs.url,
-                    "page_size": PAGE,
-                },
+                "azure.dev": AZURE.table(self.azurite, self.proxy.url, page_size=PAGE, key=azure_key),
+                "qingstor.main": QINGSTOR.table(self.qs, page_size=PAGE, secret_access_key=secret),
                 "cache": {"ttl": 300, "shared": self.redis_url},
                 "http": {"retries": 0},
             },
@@ -105,9 +97,13 @@ class Fleet:
 
 @pytest.fixture
 def fleet(
-    tmp_path: Path, proxy: CountingProxy, qingstor: QingStorServer, redis_server: RedisServer
+    tmp_path: Path,
+    seeded: Azurite,
+    proxy: CountingProxy,
+    qingstor: QingStorServer,
+    redis_server: RedisServer,
 ) -> Iterator[Fleet]:
-    f = Fleet(tmp_path, proxy, qingstor, redis_server.url)
+    f = Fleet(tmp_path, seeded, proxy, qingstor, redis_server.url)
     try:
         yield f
     finally:

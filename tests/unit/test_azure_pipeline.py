@@ -11,7 +11,8 @@ from storfs.cache import ListingCache
 from storfs.providers.azure import AzureProvider, next_marker_hint
 from storfs.transport import HttpSettings
 from storfs.tree import Tree
-from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+from tests.backends import AZURE
+from tests.fakes.azurite import Azurite
 from tests.fakes.counting_proxy import CountingProxy
 
 NAMES = [f"pipe-{i:03d}" for i in range(23)]
@@ -20,13 +21,12 @@ NAMES = [f"pipe-{i:03d}" for i in range(23)]
 @pytest.fixture(scope="module")
 def proxy(azurite: Azurite) -> Iterator[CountingProxy]:
     azurite.create_containers(NAMES)
-    with CountingProxy(f"http://127.0.0.1:{azurite.port}") as p:
+    with CountingProxy(AZURE.url(azurite)) as p:
         yield p
 
 
-def provider(proxy: CountingProxy) -> AzureProvider:
-    settings = {"account": AZURITE_ACCOUNT, "key": AZURITE_KEY, "endpoint": f"{proxy.url}/{AZURITE_ACCOUNT}"}
-    return AzureProvider("dev", {**settings, "page_size": 5}, HttpSettings())
+def provider(azurite: Azurite, proxy: CountingProxy) -> AzureProvider:
+    return AzureProvider("dev", AZURE.table(azurite, proxy.url, page_size=5), HttpSettings())
 
 
 def wait_for(proxy: CountingProxy, count: int) -> None:
@@ -36,8 +36,10 @@ def wait_for(proxy: CountingProxy, count: int) -> None:
         time.sleep(0.01)
 
 
-def test_streaming_pages_request_the_next_one_early_and_never_twice(proxy: CountingProxy) -> None:
-    azure = provider(proxy)
+def test_streaming_pages_request_the_next_one_early_and_never_twice(
+    azurite: Azurite, proxy: CountingProxy
+) -> None:
+    azure = provider(azurite, proxy)
     tree = Tree([azure], ListingCache(ttl=60, max_entries=1000))
     proxy.reset()
     stream = tree.open_dir(azure.key("containers"))
@@ -56,8 +58,8 @@ def test_streaming_pages_request_the_next_one_early_and_never_twice(proxy: Count
     tree.close()
 
 
-def test_a_lookup_asks_for_no_page_it_does_not_need(proxy: CountingProxy) -> None:
-    azure = provider(proxy)
+def test_a_lookup_asks_for_no_page_it_does_not_need(azurite: Azurite, proxy: CountingProxy) -> None:
+    azure = provider(azurite, proxy)
     proxy.reset()
     azure.list_page(azure.key("containers"), None)
     time.sleep(0.2)
@@ -75,7 +77,7 @@ def test_next_marker_hint() -> None:
 
 
 def test_the_next_request_is_on_the_wire_before_a_page_is_parsed(
-    proxy: CountingProxy, monkeypatch: pytest.MonkeyPatch
+    azurite: Azurite, proxy: CountingProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A page's parse holds the GIL for tens of milliseconds in one C call: the request for the
     next page must have been handed to the kernel before it starts, not after it. (Counted at
@@ -106,7 +108,7 @@ def test_the_next_request_is_on_the_wire_before_a_page_is_parsed(
 
     monkeypatch.setattr(azure_module, "parse_containers", parse_containers)
     monkeypatch.setattr(source_module, "WIRE_WAIT", 10.0)  # the mechanism, not the bound, on a busy machine
-    azure = provider(proxy)
+    azure = provider(azurite, proxy)
     tree = Tree([azure], ListingCache(ttl=60, max_entries=1000))
     stream = tree.open_dir(azure.key("containers"))
     index = 0

@@ -17,7 +17,8 @@ from storfs.providers.base import ListingKey, Provider
 from storfs.providers.qingstor import QingStorProvider
 from storfs.stats import STATS
 from storfs.transport import HttpSettings
-from tests.fakes.azurite import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+from tests.backends import AZURE, QINGSTOR
+from tests.fakes.azurite import Azurite
 from tests.fakes.qingstor_server import QingStorServer
 
 HTTP = HttpSettings(connect_timeout=2, read_timeout=10, retries=0)
@@ -60,17 +61,10 @@ def same(a: Entry | None, b: Entry) -> bool:
 
 
 @pytest.fixture(scope="module")
-def azure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Provider, ListingKey]]:
-    with Azurite(tmp_path_factory.mktemp("lookup-azurite")) as server:
-        server.upload_blobs("lookups", KEYS, metadata={"a/b": {"k": "v"}})
-        settings = {
-            "account": AZURITE_ACCOUNT,
-            "key": AZURITE_KEY,
-            "endpoint": server.endpoint,
-            "page_size": 2,
-        }
-        provider = AzureProvider("dev", settings, HTTP)
-        yield provider, provider.key("blobs", "lookups", "")
+def azure(azurite: Azurite) -> tuple[Provider, ListingKey]:
+    azurite.upload_blobs("lookups", KEYS, metadata={"a/b": {"k": "v"}})
+    provider = AzureProvider("dev", AZURE.table(azurite, page_size=2), HTTP)
+    return provider, provider.key("blobs", "lookups", "")
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +73,7 @@ def qingstor() -> Iterator[tuple[Provider, ListingKey]]:
         server.add_bucket("lookups")
         for key, data in KEYS.items():
             server.add_object("lookups", key, data)
-        settings = {
-            "access_key_id": server.access_key_id,
-            "secret_access_key": server.secret_access_key,
-            "endpoint": server.url,
-            "page_size": 2,
-        }
-        provider = QingStorProvider("main", settings, HTTP)
+        provider = QingStorProvider("main", QINGSTOR.table(server, page_size=2), HTTP)
         yield provider, provider.key("objects", "lookups", "pek3a", "")
 
 
