@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from storfs.entry import Entry
+from storfs.keys import ListingKey
 from storfs.stats import STATS
 
 log = logging.getLogger(__name__)
@@ -239,3 +240,19 @@ def group_flat(
         else:
             pages[directory].objects.append((key, renamed(entry, segments[-1])))
     return {prefix: decide(prefix, page, seen.__contains__) for prefix, page in pages.items()}
+
+
+def subtree_listings(
+    key: ListingKey,
+    groups: dict[str, tuple[list[Entry], list[Skipped]]],
+    skipped: SkipLog,
+    what: str,
+) -> dict[ListingKey, list[Entry]]:
+    """The listing of each directory `group_flat` found below `key`, whose last argument is
+    its prefix; the keys each cannot show are recorded as that listing's first page's."""
+    listings = {}
+    for directory, (entries, not_shown) in groups.items():
+        inner = key._replace(args=(*key.args[:-1], directory))
+        skipped.record(inner, f"{what} prefix {directory!r}", True, not_shown)
+        listings[inner] = entries
+    return listings

@@ -24,6 +24,7 @@ from storfs.names import (
     escape_key,
     group_flat,
     segment_of,
+    subtree_listings,
     unusable_reason,
 )
 from storfs.next_pages import NextPages
@@ -144,12 +145,7 @@ class Blobs:
                 if sent[0] != cursor:  # no hint, or a wrong one: ask for the page the answer names
                     sent = (cursor, ahead.submit(body_at, cursor))
         groups = group_flat(prefix, blobs, lambda p, segment: self._prefix(container, p, segment))
-        result = {}
-        for directory, (entries, skipped) in groups.items():
-            inner = ListingKey(key.provider, key.account, BLOBS, (container, directory))
-            self.skipped.record(inner, f"{what} prefix {directory!r}", True, skipped)
-            result[inner] = entries
-        return result
+        return subtree_listings(key, groups, self.skipped, what)
 
     def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
         """Whether `name` is a prefix of blobs listing `key`, by asking for the first page of its

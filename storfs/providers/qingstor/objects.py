@@ -21,6 +21,7 @@ from storfs.names import (
     decide,
     group_flat,
     segment_of,
+    subtree_listings,
     unusable_reason,
 )
 from storfs.next_pages import NextPages
@@ -158,12 +159,7 @@ class Objects:
             marker = next_marker
         ref = (bucket, location)
         groups = group_flat(prefix, objects, lambda p, segment: self._prefix(p, segment, (*ref, p)))
-        result = {}
-        for directory, (entries, skipped) in groups.items():
-            inner = ListingKey(key.provider, key.account, OBJECTS, (bucket, location, directory))
-            self.skipped.record(inner, f"{what} prefix {directory!r}", True, skipped)
-            result[inner] = entries
-        return result
+        return subtree_listings(key, groups, self.skipped, what)
 
     def lookup(self, key: ListingKey, name: str) -> Entry | None:
         """The entry `name` of objects listing `key`: its prefix, else the object, in tiny queries."""

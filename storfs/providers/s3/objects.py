@@ -14,7 +14,7 @@ from typing import Protocol
 from storfs.entry import Entry, Page
 from storfs.errors import BadResponse
 from storfs.keys import ListingKey
-from storfs.names import DelimitedPage, SkipLog, decide, group_flat, unusable_reason
+from storfs.names import DelimitedPage, SkipLog, decide, group_flat, subtree_listings, unusable_reason
 from storfs.next_pages import NextPages
 from storfs.providers.s3 import parse
 from storfs.source import Fetched, OnSent
@@ -118,12 +118,7 @@ class Objects:
                 raise BadResponse(f"{what}: the server repeated continuation token {cursor[:64]!r}")
             seen.add(cursor)
         groups = group_flat(prefix, found, self._directory)
-        result = {}
-        for directory, (entries, skipped) in groups.items():
-            inner = ListingKey(key.provider, key.account, OBJECTS, (bucket, directory))
-            self.skipped.record(inner, f"{what} prefix {directory!r}", True, skipped)
-            result[inner] = entries
-        return result
+        return subtree_listings(key, groups, self.skipped, what)
 
     def lookup(self, key: ListingKey, name: str) -> Entry | None:
         """The entry `name` of objects listing `key`, exactly as the listing shows it: the directory
