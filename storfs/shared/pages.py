@@ -489,6 +489,7 @@ class SharedPages:
         return self._down_since is None or self.clock() >= self._retry_at
 
     def _call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        started = self.clock()
         try:
             result = function(*args, **kwargs)
         except (redis.RedisError, OSError, ValueError) as exc:
@@ -496,7 +497,12 @@ class SharedPages:
             raise _Down from None
         if self._down_since is not None:
             with self._lock:
-                since, self._down_since = self._down_since, None
+                # Only a call begun once the outage allowed a retry ends it: one that was already
+                # under way when Redis went (a server shutting down still answers some) does not,
+                # or one outage would be warned about twice.
+                since = self._down_since if started >= self._retry_at else None
+                if since is not None:
+                    self._down_since = None
             if since is not None:
                 down_for = self.clock() - since
                 log.warning(

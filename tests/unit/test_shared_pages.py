@@ -305,6 +305,43 @@ def test_an_outage_is_one_warning_then_sharing_resumes(
     assert "sharing resumes" in caplog.text and shared.stats.cache["shared_hits"] == 1
 
 
+def test_a_call_under_way_when_redis_goes_does_not_end_the_outage(
+    fresh: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis that is shutting down fails one call while another, begun before, still succeeds:
+    that is one outage (one warning), not an outage, a recovery and a second outage."""
+    now = [100.0]
+    shared = SharedPages(
+        redis.Redis(port=fresh.port), where="test", ttl=60, deadline=10, stats=Stats(), clock=lambda: now[0]
+    )
+    in_flight = threading.Event()
+    go_on = threading.Event()
+
+    def slow_ping() -> bool:
+        in_flight.set()
+        go_on.wait(5)
+        return True
+
+    def refused() -> None:
+        raise redis.ConnectionError("Connection refused")
+
+    with caplog.at_level(logging.WARNING):
+        earlier = threading.Thread(target=shared._call, args=(slow_ping,))
+        earlier.start()
+        assert in_flight.wait(5)
+        now[0] += 0.5
+        with pytest.raises(pages._Down):
+            shared._call(refused)  # the outage starts
+        go_on.set()
+        earlier.join(5)  # the earlier call succeeds now
+        with pytest.raises(pages._Down):
+            shared._call(refused)
+        assert caplog.text.count("unavailable") == 1 and "answers again" not in caplog.text
+        now[0] += pages.RETRY_AFTER + 1
+        assert shared.ping()  # a call begun once a retry is due ends it
+    assert caplog.text.count("answers again") == 1 and shared.stats.cache["shared_outages"] == 1
+
+
 def test_an_unreachable_redis_costs_little(monkeypatch: pytest.MonkeyPatch) -> None:
     # A port nobody listens on: refused at once; every call stays within the short timeouts.
     shared = connect("redis://127.0.0.1:1/0", password_env="", env={}, ttl=60, deadline=10, stats=Stats())
