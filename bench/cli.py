@@ -439,9 +439,10 @@ def qingstor_bench(results: Results, workdir: Path, reps: int) -> None:
     wall.other.na = "n/a (no peer lists uploads)"
     minimum = math.ceil(buckets / QINGSTOR_PAGE) + buckets * math.ceil(uploads / QINGSTOR_PAGE)
     minimum += buckets * uploads * math.ceil(parts / QINGSTOR_PAGE)
+    minimum += buckets  # each bucket's (empty) objects/ listing
     reqs.other.add(minimum)
-    # account dir, buckets/, each bucket, its uploads/, each upload, its parts/, each part
-    expect = 2 + 2 * buckets + 2 * buckets * uploads + total
+    # account dir, buckets/, each bucket, its objects/ and uploads/, each upload, its parts/, each part
+    expect = 2 + 3 * buckets + 2 * buckets * uploads + total
     server = QingStorServer()
     try:
         server.start()
