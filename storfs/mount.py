@@ -23,6 +23,8 @@ from storfs.control import Control, json_file
 from storfs.control_socket import PUBLISHED, ControlServer
 from storfs.errors import ConfigError
 from storfs.flat_walk import FlatWalker, WalkingPrefetcher
+from storfs.mount_table import mount_type
+from storfs.readahead import widen_once_mounted
 from storfs.stats import STATS
 from storfs.tree import Tree
 from storfs.wiring import build_tree
@@ -108,6 +110,7 @@ def serve(
     except OSError as exc:
         log.warning("no control socket (storfs refresh will not reach this mount): %s", exc)
     _refresh_on_hangup(tree, kernel)
+    widen_once_mounted(mountpoint)
     gc_policy.after_start_up()
     try:
         with warnings.catch_warnings():
@@ -186,30 +189,6 @@ def spawn(argv: Sequence[str], mountpoint: Path, log_file: Path) -> int:
     unmount(mountpoint, quiet=True)
     print(f"storfs: mount did not become ready within {READY_TIMEOUT:g}s; see {log_file}", file=sys.stderr)
     return 2
-
-
-def mount_type(path: Path | str, mounts: str = "/proc/self/mounts") -> str | None:
-    """The file system type mounted at `path` (`fuse.storfs`), "" if nothing is, None if unknown.
-
-    Read from the mount table, so a dead FUSE mount (whose stat fails) still counts as a mount.
-    """
-    absolute = os.path.abspath(path)
-    target = os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
-    try:
-        with open(mounts, encoding="utf-8", errors="surrogateescape") as handle:
-            table = handle.read().splitlines()
-    except OSError:
-        return None
-    found = ""
-    for line in table:
-        fields = line.split()
-        if len(fields) >= 3 and _unescape_mount_field(fields[1]) == target:
-            found = fields[2]  # the last mount at a path is the visible one
-    return found
-
-
-def _unescape_mount_field(text: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
 
 
 def unmount(mountpoint: Path | str, quiet: bool = False) -> int:

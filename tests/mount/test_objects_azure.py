@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 import os
 import random
@@ -212,6 +213,26 @@ def test_cat_streams_a_large_blob_in_one_get_after_the_first_chunk(blobs: Path, 
     gets = [r for r in ranges if r is not None]
     # The first read's 16 MiB chunk, then one open-ended GET for the rest (not one per chunk).
     assert gets == ["bytes=0-16777215", "bytes=16777216-"], gets
+
+
+def test_a_blob_read_in_order_costs_one_upcall_a_mib_not_one_per_128_kib(mounted: Mount, blobs: Path) -> None:
+    from storfs.mount_table import device_of
+    from storfs.readahead import READ_AHEAD_KB
+
+    if os.geteuid() != 0:
+        pytest.skip("the kernel's readahead setting is root's to change")
+    device = device_of(mounted.mountpoint)
+    assert device is not None
+    assert int(Path("/sys/class/bdi", device, "read_ahead_kb").read_text()) == READ_AHEAD_KB
+
+    def reads() -> int:
+        return json.loads(run(["cat", str(mounted.path(".storfs", "stats"))]).stdout)["upcalls"]["read"]
+
+    before = reads()
+    result = subprocess.run(["cat", str(blobs / "changing.bin")], capture_output=True, timeout=120)
+    assert result.returncode == 0 and len(result.stdout) == len(CHANGING)
+    upcalls = reads() - before
+    assert 0 < upcalls <= len(CHANGING) // (512 * 1024), upcalls  # 1 MiB each, with slack
 
 
 def test_a_blob_that_changed_since_listing_is_eio_never_mixed(
