@@ -208,32 +208,39 @@ class Blobs:
 
     def read_range(self, entry: Entry, start: int, end: int) -> bytes:
         """Bytes `[start, end)` of a listed blob, only from the version listed (If-Match + ETag)."""
-        container, blob_name, etag = entry.ref
-        what = f"{self.label} Get Blob {container}"
-        headers = {"x-ms-range": f"bytes={start}-{end - 1}"}
-        if etag:
-            headers["If-Match"] = f'"{etag}"'
-        try:
-            path = _blob_path(container, blob_name)
-            response = self._get(path, [], "get_blob", what, headers, raw_body=True, body_bytes=end - start)
-        except ChangedSinceListing:
-            raise ChangedSinceListing(f"{what}: the blob changed since it was listed") from None
-        return checked_range(response, etag, start, end, what, "blob")
+        response, what = self._get_blob(entry, f"bytes={start}-{end - 1}", body_bytes=end - start)
+        return checked_range(response, entry.ref[2], start, end, what, "blob")
 
     def open_range(self, entry: Entry, start: int) -> Body:
         """The bytes of a listed blob from `start` on, streaming (`x-ms-range: bytes=<start>-`),
         only from the version listed (If-Match + ETag)."""
+        response, what = self._get_blob(entry, f"bytes={start}-", stream_body=True)
+        return checked_stream(response, entry.ref[2], start, entry.size, what, "blob")
+
+    def _get_blob(
+        self, entry: Entry, byte_range: str, *, body_bytes: int | None = None, stream_body: bool = False
+    ) -> tuple[requests.Response, str]:
+        """Get Blob of `byte_range` of the listed version (If-Match with its ETag), and its label."""
         container, blob_name, etag = entry.ref
         what = f"{self.label} Get Blob {container}"
-        headers = {"x-ms-range": f"bytes={start}-"}
+        headers = {"x-ms-range": byte_range}
         if etag:
             headers["If-Match"] = f'"{etag}"'
+        path = _blob_path(container, blob_name)
         try:
-            path = _blob_path(container, blob_name)
-            response = self._get(path, [], "get_blob", what, headers, raw_body=True, stream_body=True)
+            response = self._get(
+                path,
+                [],
+                "get_blob",
+                what,
+                headers,
+                raw_body=True,
+                body_bytes=body_bytes,
+                stream_body=stream_body,
+            )
         except ChangedSinceListing:
             raise ChangedSinceListing(f"{what}: the blob changed since it was listed") from None
-        return checked_stream(response, etag, start, entry.size, what, "blob")
+        return response, what
 
     # -- helpers -----------------------------------------------------------------------------
 

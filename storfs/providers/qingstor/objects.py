@@ -178,38 +178,34 @@ class Objects:
 
     def read_range(self, entry: Entry, start: int, end: int) -> bytes:
         """Bytes `[start, end)` of a listed object, only from the version listed (If-Match + ETag)."""
-        bucket, location, object_key, etag = entry.ref
-        what = f"{self.label} GET Object {bucket}"
-        headers = {"Range": f"bytes={start}-{end - 1}"}
-        if etag:
-            headers["If-Match"] = f'"{etag}"'
-        path = "/" + quote(bucket, safe="") + "/" + quote(object_key, safe="/")
-        try:
-            origin = self._zone_url(location)
-            response = self._send(
-                "get_object", origin, path, "", what, headers, raw_body=True, body_bytes=end - start
-            )
-        except ChangedSinceListing:
-            raise ChangedSinceListing(f"{what}: the object changed since it was listed") from None
-        return checked_range(response, etag, start, end, what, "object")
+        response, what = self._get_object(entry, f"bytes={start}-{end - 1}", body_bytes=end - start)
+        return checked_range(response, entry.ref[3], start, end, what, "object")
 
     def open_range(self, entry: Entry, start: int) -> Body:
         """The bytes of a listed object from `start` on, streaming (`Range: bytes=<start>-`),
         only from the version listed (If-Match + ETag)."""
+        response, what = self._get_object(entry, f"bytes={start}-", stream_body=True)
+        return checked_stream(response, entry.ref[3], start, entry.size, what, "object")
+
+    def _get_object(
+        self, entry: Entry, byte_range: str, *, body_bytes: int | None = None, stream_body: bool = False
+    ) -> tuple[requests.Response, str]:
+        """GET Object of `byte_range` of the listed version (If-Match with its ETag), and its label."""
         bucket, location, object_key, etag = entry.ref
         what = f"{self.label} GET Object {bucket}"
-        headers = {"Range": f"bytes={start}-"}
+        headers = {"Range": byte_range}
         if etag:
             headers["If-Match"] = f'"{etag}"'
         path = "/" + quote(bucket, safe="") + "/" + quote(object_key, safe="/")
         try:
             origin = self._zone_url(location)
             response = self._send(
-                "get_object", origin, path, "", what, headers, raw_body=True, stream_body=True
-            )
+                "get_object", origin, path, "", what, headers,
+                raw_body=True, body_bytes=body_bytes, stream_body=stream_body,
+            )  # fmt: skip
         except ChangedSinceListing:
             raise ChangedSinceListing(f"{what}: the object changed since it was listed") from None
-        return checked_stream(response, etag, start, entry.size, what, "object")
+        return response, what
 
     def _prefix(self, prefix: str, segment: str, ref: tuple[str, ...]) -> Entry:
         """The directory a common prefix shows, dated `started`."""
