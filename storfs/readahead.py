@@ -9,6 +9,7 @@ file is the kernel's per-device setting, writable by root only; elsewhere nothin
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -35,13 +36,23 @@ def widen(device: str, kb: int = READ_AHEAD_KB, bdi: Path = BDI) -> bool:
 
 
 def widen_once_mounted(mountpoint: Path, timeout: float = 30.0) -> threading.Thread:
-    """Wait (in a thread of its own, bounded) for the mount to appear, then widen its readahead."""
+    """Wait (in a thread of its own, bounded) for the mount to answer, then widen its readahead.
+
+    Not before it answers: the kernel sets the readahead again when it takes libfuse's reply to
+    its INIT, which comes after the mount appears in the mount table; a stat of the mount's
+    root (served by this process's other threads) returns only once that is done.
+    """
 
     def wait_and_widen() -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             device = device_of(mountpoint)
             if device is not None:
+                try:
+                    os.stat(mountpoint)
+                except OSError as exc:
+                    log.debug("readahead of %s left as it is: %s", mountpoint, exc)
+                    return
                 widen(device)
                 return
             time.sleep(0.02)
