@@ -112,22 +112,26 @@ class RcloneMount:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if os.path.ismount(self.mountpoint):
-            for _ in range(50):
-                done = subprocess.run([fusermount(), "-u", str(self.mountpoint)], capture_output=True)
-                if done.returncode == 0:
-                    break
-                time.sleep(0.1)
-            else:
-                subprocess.run([fusermount(), "-uz", str(self.mountpoint)], capture_output=True)
         proc, self.process = self.process, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        stop_peer(self.mountpoint, proc)
+
+
+def stop_peer(mountpoint: Path, process: subprocess.Popen[bytes] | None) -> None:
+    """Unmount a peer's mount (lazily if it stays busy for 5 s) and stop its process, ours only."""
+    if os.path.ismount(mountpoint):
+        for _ in range(50):
+            if subprocess.run([fusermount(), "-u", str(mountpoint)], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            subprocess.run([fusermount(), "-uz", str(mountpoint)], capture_output=True)
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
 
 
 def rclone_available() -> bool:

@@ -25,12 +25,11 @@ from xml.etree.ElementTree import fromstring
 import requests
 
 from bench.measure import find_all, ls_l
-from bench.mounts import MOUNT_TIMEOUT, RcloneMount, StorfsMount, rclone_available
+from bench.mounts import MOUNT_TIMEOUT, RcloneMount, StorfsMount, rclone_available, stop_peer
 from bench.report import Measure, Results
 from storfs.providers.s3.signer import SigV4Auth
 from tests.fakes.counting_proxy import CountingProxy
 from tests.fakes.moto_server import ACCESS_KEY_ID, REGION, SECRET, MotoServer
-from tests.harness import fusermount
 
 BACKEND = "moto (S3) behind a counting proxy"
 BUCKETS = 500
@@ -258,24 +257,8 @@ class S3fsMount:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if os.path.ismount(self.mountpoint):
-            for _ in range(50):
-                if (
-                    subprocess.run([fusermount(), "-u", str(self.mountpoint)], capture_output=True).returncode
-                    == 0
-                ):
-                    break
-                time.sleep(0.1)
-            else:
-                subprocess.run([fusermount(), "-uz", str(self.mountpoint)], capture_output=True)
         proc, self.process = self.process, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        stop_peer(self.mountpoint, proc)
 
 
 def main(argv: list[str] | None = None) -> int:
