@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.harness import Mount, fusermount, write_config
+from tests.harness import Mount, fusermount, stop_process, write_config
 
 MOUNT_TIMEOUT = 30.0
 
@@ -125,13 +125,7 @@ def stop_peer(mountpoint: Path, process: subprocess.Popen[bytes] | None) -> None
             time.sleep(0.1)
         else:
             subprocess.run([fusermount(), "-uz", str(mountpoint)], capture_output=True)
-    if process is not None and process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+    stop_process(process)
 
 
 def rclone_available() -> bool:

@@ -49,6 +49,18 @@ def run(command: Sequence[str] | str, timeout: float = 60, **kwargs: Any) -> sub
     )
 
 
+def stop_process(process: subprocess.Popen[Any] | None, grace: float = 10.0) -> None:
+    """Stop a process we started: SIGTERM, then SIGKILL if it has not exited within `grace`."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(grace)
+
+
 def fusermount() -> str:
     tool = shutil.which("fusermount3") or shutil.which("fusermount")
     if tool is None:
