@@ -51,6 +51,7 @@ class PlusFUSE(mfusepy.FUSE):
             return self._readdir(path, buf, filler, offset, fip)
         operations = self.operations
         encoding, errors = self.encoding, self.errors
+        filler = _filler_holding_gil(filler)
         st = mfusepy.c_stat()  # the filler copies it, so one struct serves every entry
         stat_filler = operations.attrs.filler(st)  # StatMaker.filler
         fill_entry = stat_filler.fill
@@ -70,6 +71,24 @@ class PlusFUSE(mfusepy.FUSE):
         if self.operations.direct_io(path.decode(self.encoding, self.errors)):
             fip.contents.direct_io = 1
         return result
+
+
+def _filler_holding_gil(filler):  # type: ignore[no-untyped-def]
+    """libfuse's fill_dir, called without releasing the GIL.
+
+    A ctypes call of a CFUNCTYPE pointer releases the GIL and takes it back after; a readdirplus
+    reply makes ~200 of them, and while a page is parsed on another thread each one waits for
+    that thread's switch interval to get the GIL back: a reply that takes 1 ms alone took 30.
+    fill_dir only copies the name and the stat into the reply buffer (no callback into Python),
+    so it may run holding the GIL.
+    """
+    prototype = _FILLERS.get(type(filler))
+    if prototype is None:
+        prototype = _FILLERS[type(filler)] = ctypes.PYFUNCTYPE(filler._restype_, *filler._argtypes_)
+    return ctypes.cast(filler, prototype)
+
+
+_FILLERS: dict[type, type] = {}
 
 
 #: The root's node id: the parent of every name directly under the mountpoint.

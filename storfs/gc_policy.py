@@ -12,8 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 import threading
 from collections.abc import Iterator
+
+#: How long a thread holding the GIL runs before one waiting gets it (CPython's default is 5 ms).
+#: A FUSE reply (readdirplus, ~200 entries) needs the GIL for about a millisecond; while a page
+#: is parsed on another thread it waited up to 5 ms for it each time it took it back.
+SWITCH_INTERVAL = 0.001
 
 _lock = threading.Lock()
 _pauses = 0
@@ -28,6 +34,7 @@ def after_start_up() -> None:
     """
     gc.collect()
     gc.freeze()
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,8 @@
 Who owns what (each subtlety in one place):
 - this module: the order of pages, one fetch per page whatever the number of readers, read-ahead
   and the pages an API reveals ahead, a failure shared by everyone waiting for that page, the
-  entry budget past which a listing stops growing (it "overflows");
+  entry budget past which a listing stops growing (it "overflows"), and the first entries of
+  the next page shown while the rest of it is parsed (its parts);
 - paging.PageGuard: what makes a page malformed (repeated cursor, page budget, names);
 - stream.PageStream: a reader's own pass once a listing overflowed;
 - cache.ListingCache: freshness, eviction, stale answers, lookups in overflowed listings.
@@ -89,6 +90,8 @@ class Listing:
         self._reader_at = 0  # the furthest index a streaming reader asked for
         self._started: dict[str | None, float] = {}  # when each fetch in flight started
         self._error: OSError | None = None  # the server broke its protocol: never continue
+        # The next page's parts shown so far: (its cursor, how many of its entries they held).
+        self._part: tuple[str | None, int] | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -217,9 +220,14 @@ class Listing:
         retried = False
         with self._cond:
             failures = self._failures
+            have = len(self._entries)  # a part of the page shown also ends the wait
             self._waiting += 1
             try:
-                while len(self._page_ends) == seen and not self.complete and not self.overflowed:
+                while (
+                    len(self._page_ends) == seen
+                    and len(self._entries) == have
+                    and not (self.complete or self.overflowed)
+                ):
                     if self._error is not None:
                         raise again(self._error)
                     if self._failures != failures:
@@ -257,8 +265,9 @@ class Listing:
     def _fetch(self, cursor: str | None, streaming: bool, sent: threading.Event | None = None) -> None:
         """Fetch one page (on the page pool) and add it, and any pages waiting behind it, in order."""
         on_hint = (lambda hint: self._ahead_of_parse(cursor, hint)) if streaming else None
+        on_part = lambda start, entries: self._show_part(cursor, start, entries)  # noqa: E731
         try:
-            page = fetch_page(self.source, cursor, on_hint, sent.set if sent is not None else None)
+            page = fetch_page(self.source, cursor, on_hint, sent.set if sent is not None else None, on_part)
         except BaseException as exc:
             with self._cond:
                 self._requested.discard(cursor)
@@ -268,7 +277,10 @@ class Listing:
                     self._failure = failure
                     self._failed_since = started
                     self._failures += 1
-                    if isinstance(failure, BadResponse):
+                    shown = self._part is not None and self._part[0] == cursor
+                    if isinstance(failure, BadResponse) or shown:
+                        # A broken protocol, or a page part of which readers have seen already
+                        # (a retry could not take up where it stopped): never continue.
                         self._error = failure  # the protocol broke: never continue this listing
                         self._ahead.forget()
                 elif not isinstance(exc, OSError):
@@ -283,6 +295,30 @@ class Listing:
             self._cond.notify_all()
         if grew and self.on_grow is not None:
             self.on_grow(self)
+
+    def _show_part(self, cursor: str | None, start: int, entries: list[Entry]) -> None:
+        """Show the entries the next page's parse has decoded so far, from its entry `start` on.
+
+        Only the page that is next in order, and only in order from its first part: a page
+        fetched ahead is shown whole once the pages before it are. What the page's end says
+        (its cursor, the checks on it) decides as ever when the page is added.
+        """
+        with self._cond:
+            if self._error is not None or self.complete or self.overflowed or cursor != self._cursor:
+                return
+            if self._part != ((cursor, start) if start else None):
+                return
+            admitted = self.guard.admit(entries, self._by_name.__contains__)
+            self._publish(admitted)
+            self._part = (cursor, start + len(entries))
+            self._cond.notify_all()
+
+    def _publish(self, entries: list[Entry]) -> None:
+        """Append admitted entries and index their names (lock held)."""
+        first = len(self._entries)
+        self._entries.extend(entries)  # before the index: lock-free readers may look them up at once
+        names = [entry.name for entry in entries]
+        self._by_name.update(zip(names, range(first, len(self._entries)), strict=True))
 
     def _ahead_of_parse(self, cursor: str | None, hint: str) -> threading.Event | None:
         """The page at `cursor` named its successor before being parsed: request that one now,
@@ -324,13 +360,11 @@ class Listing:
         return grew
 
     def _add(self, cursor: str | None, page: Page) -> None:
-        self.guard.check(cursor, page, self._by_name.__contains__)
-        entries = self.guard.admit(page.entries, self._by_name.__contains__)
+        shown = self._part[1] if self._part is not None and self._part[0] == cursor else 0
+        self._part = None
+        self.guard.check(cursor, page, self._known_before_page if shown else self._by_name.__contains__)
+        self._publish(self.guard.admit(page.entries[shown:], self._by_name.__contains__))
         following = page.next_cursor
-        first = len(self._entries)
-        self._entries.extend(entries)  # before the index: lock-free readers may look them up at once
-        names = [entry.name for entry in entries]
-        self._by_name.update(zip(names, range(first, len(self._entries)), strict=True))
         # Publish entries before the page count so readers never see a page end beyond them.
         self._page_ends.append(len(self._entries))
         self._page_cursors.append(cursor)
@@ -347,6 +381,11 @@ class Listing:
             self.overflowed = True
             self.overflow_cursor = following
             self._ahead.forget()
+
+    def _known_before_page(self, name: str) -> bool:
+        """Whether a page before the one being added listed `name` (its parts' names do not count)."""
+        index = self._by_name.get(name)
+        return index is not None and index < (self._page_ends[-1] if self._page_ends else 0)
 
     def _top_up(self) -> None:
         """Keep up to `window` revealed pages in flight, in cursor order (lock held)."""

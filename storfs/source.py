@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 #: Told once a page's request has been written to the wire.
 OnSent = Callable[[], None] | None
 
+#: on_part(start, entries): told, while a page is parsed, of its entries decoded so far from
+#: index `start` on (every part follows the one before; together they begin the page's entries).
+OnPart = Callable[[int, list[Entry]], None] | None
+
 #: The longest a page's parse waits for the next page's request to be written (seconds): the
 #: parse holds the GIL in one long C call, which would hold that request back. On a pooled
 #: connection writing takes a millisecond; a new (TLS) connection waits on the network, and then
@@ -30,12 +34,21 @@ WIRE_WAIT = 0.05
 
 class Fetched:
     """One page's response: `hint` is the next page's cursor when the provider could see it before
-    parsing (so the next request can leave first); `page()` parses, once."""
+    parsing (so the next request can leave first); `page()` parses, once. `in_parts(on_part)`,
+    where the provider has it, parses the same page telling `on_part` of its entries as they
+    are decoded (so readers can take the first ones while the rest is parsed)."""
 
-    __slots__ = ("_page", "_parse", "hint")
+    __slots__ = ("_in_parts", "_page", "_parse", "hint")
 
-    def __init__(self, parse: Callable[[], Page], hint: str | None = None) -> None:
+    def __init__(
+        self,
+        parse: Callable[[], Page],
+        hint: str | None = None,
+        *,
+        in_parts: Callable[[OnPart], Page] | None = None,
+    ) -> None:
         self._parse = parse
+        self._in_parts = in_parts
         self._page: Page | None = None
         self.hint = hint
 
@@ -45,9 +58,12 @@ class Fetched:
         fetched._page = page
         return fetched
 
-    def page(self) -> Page:
+    def page(self, on_part: OnPart = None) -> Page:
         if self._page is None:
-            self._page = self._parse()
+            if on_part is not None and self._in_parts is not None:
+                self._page = self._in_parts(on_part)
+            else:
+                self._page = self._parse()
         return self._page
 
 
@@ -72,12 +88,13 @@ def fetch_page(
     cursor: str | None,
     on_hint: Callable[[str], threading.Event | None] | None = None,
     on_sent: OnSent = None,
+    on_part: OnPart = None,
 ) -> Page:
     """Fetch and parse the page at `cursor`.
 
     `on_hint` hears the next cursor as soon as it shows and may start its request: the parse
     then waits (at most WIRE_WAIT) until that request is on the wire. `on_sent` is told when
-    this page's own request is.
+    this page's own request is; `on_part`, of the entries parsed so far (`Fetched.page`).
     """
     try:
         fetched = source.fetch(cursor, on_sent)
@@ -88,7 +105,7 @@ def fetch_page(
         sent = on_hint(fetched.hint)
         if sent is not None:
             sent.wait(WIRE_WAIT)
-    return fetched.page()
+    return fetched.page(on_part)
 
 
 def page_failure(label: str, exc: BaseException, pages_before: int) -> OSError:

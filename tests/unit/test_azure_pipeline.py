@@ -102,9 +102,9 @@ def test_the_next_request_is_on_the_wire_before_a_page_is_parsed(
     seen_at_parse: list[int] = []
     parse = azure_module.parse_containers
 
-    def parse_containers(body: bytes):  # type: ignore[no-untyped-def]
+    def parse_containers(body: bytes, on_part=None):  # type: ignore[no-untyped-def]
         seen_at_parse.append(len(written))
-        return parse(body)
+        return parse(body, on_part)
 
     monkeypatch.setattr(azure_module, "parse_containers", parse_containers)
     monkeypatch.setattr(source_module, "WIRE_WAIT", 10.0)  # the mechanism, not the bound, on a busy machine

@@ -23,7 +23,7 @@ from storfs.providers.azure.signer import SasAuth, SharedKeyAuth
 from storfs.providers.base import ListingKey, Provider
 from storfs.providers.common import ErrorTable, credential_fingerprint, endpoint
 from storfs.reader import Body
-from storfs.source import Fetched, OnSent
+from storfs.source import Fetched, OnPart, OnSent
 from storfs.transport import HttpSettings
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,9 @@ class AzureProvider(Provider):
         body = self._request(cursor, on_sent=on_sent)
         # NextMarker sits at the end of the body: name it before parsing, so the next request can
         # leave while this page is parsed (the listing checks it against the parsed page).
-        return Fetched(lambda: _parse(body), next_marker_hint(body))
+        return Fetched(
+            lambda: _parse(body), next_marker_hint(body), in_parts=lambda on_part: _parse(body, on_part)
+        )
 
     def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
         if key.kind == BLOBS:
@@ -224,9 +226,9 @@ class AzureProvider(Provider):
         return decode_error(response)
 
 
-def _parse(body: bytes) -> Page:
+def _parse(body: bytes, on_part: OnPart = None) -> Page:
     with no_cyclic_gc():  # a page's many objects form no cycles: scanning them frees nothing
-        return parse_containers(body)
+        return parse_containers(body, on_part)
 
 
 def next_marker_hint(body: bytes) -> str | None:

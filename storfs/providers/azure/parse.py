@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
 from operator import attrgetter
 from pyexpat import ExpatError, ParserCreate
-from typing import Any, NamedTuple
-from xml.etree.ElementTree import Element, ParseError, fromstring
+from typing import Any, NamedTuple, cast
+from xml.etree.ElementTree import Element, ParseError, XMLPullParser, fromstring
 
 from storfs.dates import parse_http_date
 from storfs.entry import (
@@ -20,6 +22,7 @@ from storfs.entry import (
 )
 from storfs.errors import BadResponse
 from storfs.providers.common import size_or_zero
+from storfs.source import OnPart
 
 PROVIDER = "azure"
 WHAT = "List Containers"
@@ -45,6 +48,15 @@ def parse_xml(body: bytes) -> Element:
     that refuses one (so no encoding, UTF-16 included, hides it) and stops at the root element;
     then ElementTree's C builder parses at full speed, with no DTD left to expand entities from.
     """
+    _refuse_dtd(body)
+    try:
+        return fromstring(body)
+    except (ParseError, ValueError) as exc:
+        raise BadResponse(f"the server answered malformed XML ({exc})") from None
+
+
+def _refuse_dtd(body: bytes) -> None:
+    """Raise BadResponse if the body's prolog holds a DTD or is not XML (expat reads it only)."""
     prolog = ParserCreate()
     prolog.StartDoctypeDeclHandler = _refuse_doctype
     prolog.StartElementHandler = _root_reached
@@ -54,33 +66,105 @@ def parse_xml(body: bytes) -> Element:
         pass
     except ExpatError as exc:
         raise BadResponse(f"the server answered malformed XML ({exc})") from None
-    try:
-        return fromstring(body)
-    except (ParseError, ValueError) as exc:
-        raise BadResponse(f"the server answered malformed XML ({exc})") from None
 
 
-def parse_containers(body: bytes) -> Page:
+#: Bytes fed to the parser at a time when a page is parsed in parts.
+STEP = 64 * 1024
+
+
+class _Children:
+    """The children of the root's first `<parent>`, each once complete, while `body` is parsed a
+    STEP at a time (the same C builder as `parse_xml`); `root` is the whole tree afterwards.
+
+    A child is complete once the one after it has begun (or the document ended), so the first
+    children can be decoded long before the last byte is parsed.
+    """
+
+    def __init__(self, body: bytes, what: str, root_tag: str, parent: str) -> None:
+        self.body = body
+        self.what = what
+        self.root_tag = root_tag
+        self.parent = parent
+        self.root: Element | None = None
+
+    def __iter__(self) -> Iterator[list[Element]]:
+        body, what = self.body, self.what
+        try:
+            _refuse_dtd(body)
+        except BadResponse as exc:
+            raise BadResponse(f"{what}: {exc}") from None
+        parser: XMLPullParser[Element] = XMLPullParser(events=("start",))  # to be handed the root
+        drain = deque[object](maxlen=0).extend
+        root: Element | None = None
+        parent: Element | None = None
+        done = 0
+        try:
+            for at in range(0, len(body), STEP):
+                parser.feed(body[at : at + STEP])
+                events = cast(Iterator[tuple[str, Element]], parser.read_events())
+                if root is None:
+                    for _, root in events:
+                        if root.tag != self.root_tag:
+                            raise BadResponse(f"{what} answered <{root.tag}>, not <{self.root_tag}>")
+                        break
+                drain(events)
+                if parent is None and root is not None:
+                    parent = root.find(self.parent)
+                if parent is not None and len(parent) - 1 > done:
+                    yield parent[done:-1]
+                    done = len(parent) - 1
+            parser.close()
+        except (ParseError, ValueError) as exc:
+            raise BadResponse(f"{what}: the server answered malformed XML ({exc})") from None
+        if root is None:  # pragma: no cover - close() raises first
+            raise BadResponse(f"{what}: the server answered no XML element")
+        if parent is not None and len(parent) > done:
+            yield parent[done:]
+        self.root = root
+
+
+#: Containers decoded before `on_part` is told of them: about one readdirplus reply's worth.
+PART = 200
+
+
+def parse_containers(body: bytes, on_part: OnPart = None) -> Page:
     """Parse one List Containers response; raise BadResponse if it is not one.
 
     Everything is checked here, but only what `stat` shows is decoded: each container keeps its
     properties' and metadata's raw texts, and its attributes are built from them when first
-    read (`Container.decode_fields`), exactly as an eager parse would build them.
+    read (`Container.decode_fields`), exactly as an eager parse would build them. `on_part`
+    hears of the containers decoded every STEP of the body parsed (at least PART at a time),
+    long before the page's end is checked.
     """
-    try:
-        root = parse_xml(body)
-    except BadResponse as exc:
-        raise BadResponse(f"{WHAT}: {exc}") from None
-    if root.tag != "EnumerationResults":
-        raise BadResponse(f"{WHAT} answered <{root.tag}>, not <EnumerationResults>")
+    children = _Children(body, WHAT, "EnumerationResults", "Containers")
+    entries: list[Entry] = []
+    shapes_shared: set[Shape] = set()
+    told = 0  # entries told to on_part so far
+    for batch in children:
+        _add_containers(batch, entries, shapes_shared)
+        if on_part is not None and len(entries) - told >= PART:
+            on_part(told, entries[told:])
+            told = len(entries)
+    root = children.root
+    assert root is not None
     found = root.findall("Containers")
     if len(found) > 1:
         raise BadResponse(f"{WHAT} answered {len(found)} <Containers> elements")
-    entries: list[Entry] = []
-    shapes_shared: set[Shape] = set()
+    markers = root.findall("NextMarker")
+    if len(markers) > 1:
+        raise BadResponse(f"{WHAT} answered {len(markers)} <NextMarker> elements")
+    next_marker = _text(markers[0], "NextMarker").strip() if markers else ""
+    return Page(entries, next_marker or None)
+
+
+def _add_containers(elements: list[Element], entries: list[Entry], shapes_shared: set[Shape]) -> None:
+    """Decode each `<Container>` of `elements` into `entries` (the page's shapes seen so far in
+    `shapes_shared`)."""
     add = entries.append
     shapes = _SHAPES
-    for element in found[0].findall("Container") if found else ():
+    for element in elements:
+        if element.tag != "Container":
+            continue
         names = element.findall("Name")
         if len(names) != 1:
             raise BadResponse(f"{WHAT} answered a <Container> with {len(names)} <Name> elements")
@@ -121,11 +205,6 @@ def parse_containers(body: bytes) -> Page:
                 break
         mtime = mtime or 0
         add(Container(name, True, 0, mtime, mtime, (*map(known_shared, texts, texts), shape)))
-    markers = root.findall("NextMarker")
-    if len(markers) > 1:
-        raise BadResponse(f"{WHAT} answered {len(markers)} <NextMarker> elements")
-    next_marker = _text(markers[0], "NextMarker").strip() if markers else ""
-    return Page(entries, next_marker or None)
 
 
 _TAG = attrgetter("tag")
