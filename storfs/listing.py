@@ -281,7 +281,7 @@ class Listing:
                     if isinstance(failure, BadResponse) or shown:
                         # A broken protocol, or a page part of which readers have seen already
                         # (a retry could not take up where it stopped): never continue.
-                        self._error = failure  # the protocol broke: never continue this listing
+                        self._error = failure
                         self._ahead.forget()
                 elif not isinstance(exc, OSError):
                     log.debug("%s: fetch ahead failed", self.label, exc_info=exc)

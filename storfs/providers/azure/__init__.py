@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -142,9 +143,8 @@ class AzureProvider(Provider):
         body = self._request(cursor, on_sent=on_sent)
         # NextMarker sits at the end of the body: name it before parsing, so the next request can
         # leave while this page is parsed (the listing checks it against the parsed page).
-        return Fetched(
-            lambda: _parse(body), next_marker_hint(body), in_parts=lambda on_part: _parse(body, on_part)
-        )
+        parse = functools.partial(_parse, body)  # parse() whole, parse(on_part) in parts
+        return Fetched(parse, next_marker_hint(body), in_parts=parse)
 
     def lookup_directory(self, key: ListingKey, name: str) -> tuple[Entry, Page] | None:
         if key.kind == BLOBS:
