@@ -66,6 +66,14 @@ class PlusFUSE(mfusepy.FUSE):
                 break
         return 0
 
+    def read(self, path, buf, size, offset, fip):  # type: ignore[no-untyped-def]
+        """Hand the operations libfuse's reply buffer itself (mfusepy copies a returned bytes)."""
+        if not size:
+            return 0
+        view = memoryview(ctypes.cast(buf, ctypes.POINTER(ctypes.c_char * size)).contents).cast("B")
+        name = None if path is None else path.decode(self.encoding, self.errors)
+        return self.operations.read_into(name, view, offset, fip.contents.fh)
+
     def open(self, path, fip):  # type: ignore[no-untyped-def]
         result = super().open(path, fip)
         if self.operations.direct_io(path.decode(self.encoding, self.errors)):

@@ -3,15 +3,16 @@ in order.
 
 The first read fetches the chunk it needs, so `head` costs one request. From the second read
 that continues where the previous one ended, the rest of the object comes from ONE open-ended
-GET (`bytes=<start>-`) that a thread of its own reads ahead into a buffer of at most
-`STREAM_BUFFER` bytes (past that it stops reading, and the socket's own flow control holds
-the server back): the server's fastest answer, with no request per chunk. A read elsewhere
-(`tail`, a seek) closes it and fetches only the chunk it needs; a stream that fails goes on
-in chunks. Where the provider has no streaming GET, chunks are read ahead instead.
+GET (`bytes=<start>-`), read from the socket straight into each read's reply buffer (libfuse's,
+see `read_into`) by the read whose turn it is: the server's fastest answer, with no request
+per chunk, no thread and no copy in between. A read elsewhere (`tail`, a seek) closes it and
+fetches only the chunk it needs; a stream that fails goes on in chunks. Where the provider has
+no streaming GET, chunks are read ahead instead.
 
-Memory per open file is bounded: at most `ahead + 2` chunks held or in flight, or the stream's
-buffer and the chunks a read still needs; all open files together start no read-ahead and no
-stream while `READ_AHEAD_BUDGET` bytes are held. Every byte comes from the version that was
+Memory per open file is bounded: at most `ahead + 2` chunks held or in flight, or a stream
+(which holds no bytes of its own) and the chunks a read still needs; all open files together
+start no read-ahead and no stream while `READ_AHEAD_BUDGET` bytes are held, a stream counting
+`STREAM_SHARE` of it (so at most 16 files stream at once). Every byte comes from the version that was
 listed (the provider sends If-Match and checks the ETag and length); once one answer says the
 object changed, every later read of that open file fails with EIO, so a reader never gets
 bytes of two versions.
@@ -20,7 +21,8 @@ bytes of two versions.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict, deque
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -36,10 +38,11 @@ FetchRange = Callable[[int, int], bytes]
 CHUNK = 16 * 1024 * 1024
 AHEAD = 1
 READ_AHEAD_BUDGET = 256 * 1024 * 1024
-#: The most bytes a stream reads ahead of its reader; and the size of each of its reads.
-STREAM_BUFFER = 16 * 1024 * 1024
-STREAM_PIECE = 1024 * 1024
-#: How long a reader waits for a stream's next bytes before giving up on it (then chunks).
+#: What a stream counts against READ_AHEAD_BUDGET (its connection, not bytes it holds).
+STREAM_SHARE = 16 * 1024 * 1024
+#: How far past the stream's position a read waits its turn rather than counting as a seek.
+TURN_WINDOW = 16 * 1024 * 1024
+#: How long one read waits for a stream's bytes before giving up on it (then chunks).
 STREAM_WAIT = 60.0
 #: How long a read a little past the stream's position waits for the reads before it (the
 #: kernel sends a file's reads on several threads at once), before it counts as a seek.
@@ -66,9 +69,14 @@ class Body:
 
     def __init__(self, response: requests.Response) -> None:
         self._response = response
+        raw = response.raw
+        # http.client's own response reads the socket into the buffer given, with no copy;
+        # urllib3's readinto reads a bytes object first. Both give the bytes as sent.
+        self._readinto = getattr(getattr(raw, "_fp", None), "readinto", None) or raw.readinto
 
-    def read(self, size: int) -> bytes:
-        return bytes(self._response.raw.read(size, decode_content=False))
+    def readinto(self, view: memoryview) -> int:
+        """Read at most len(view) bytes into it; 0 at the end."""
+        return self._readinto(view) or 0
 
     def close(self) -> None:
         self._response.close()
@@ -115,20 +123,24 @@ class _Elsewhere(Exception):
 
 
 class _Stream:
-    """One open-ended GET from `start`, read ahead by a thread of its own into a bounded buffer."""
+    """One open-ended GET from `start`, read straight into the buffers of the reads in order.
+
+    No thread of its own and no buffer: the read whose turn it is (its offset is the stream's
+    position) reads the socket into its own reply buffer, and the reads after it wait for it.
+    The GET is sent by the first of them. Between reads, the socket's flow control holds the
+    server back.
+    """
 
     def __init__(self, open_at: OpenRange, start: int, end: int) -> None:
         self.position = start  # the next byte a reader takes
         self.end = end
+        self._open_at: OpenRange | None = open_at
+        self._body: Body | None = None
         self._cond = threading.Condition()
-        self._pieces: deque[bytes] = deque()
-        self._head = 0  # bytes of the first piece already taken
-        self._buffered = 0
+        self._busy = False  # a read is reading the socket (outside the lock)
         self._closed = False
-        self._done = False
         self._error: BaseException | None = None
-        _account(STREAM_BUFFER)  # what it may hold, counted up front
-        threading.Thread(target=self._run, args=(open_at,), name="storfs-stream", daemon=True).start()
+        _account(STREAM_SHARE)
 
     def turn(self, offset: int) -> bool:
         """Wait (a little) until the reads before `offset` took their bytes; whether they did."""
@@ -137,71 +149,64 @@ class _Stream:
                 self.position == offset and not self._closed
             )
 
-    def take(self, offset: int, size: int) -> bytes:
-        """The `size` bytes at `offset`, the stream's position (fewer only at the end); raises
-        what the stream failed with."""
-        parts: list[bytes] = []
+    def take_into(self, offset: int, view: memoryview) -> int:
+        """Read the bytes at `offset`, the stream's position, into `view` (fewer only at the
+        end); raises what the stream failed with, and _Elsewhere if another read took them."""
         with self._cond:
+            if not self._cond.wait_for(lambda: not self._busy, STREAM_WAIT):
+                raise BadResponse(f"the stream sent nothing for {STREAM_WAIT:g}s")
+            if self._error is not None:
+                raise self._error
+            if self._closed:
+                raise BadResponse("the stream was closed")
             if offset != self.position:
-                raise _Elsewhere  # another read took these bytes meanwhile
-            want = min(size, self.end - self.position)
-            got = 0
+                raise _Elsewhere
+            self._busy = True
+        want = min(len(view), self.end - offset)
+        got = 0
+        try:
+            if self._body is None:
+                assert self._open_at is not None
+                self._body, self._open_at = self._open_at(offset), None
+            given_up = time.monotonic() + STREAM_WAIT  # a trickling server does not hold a read forever
             while got < want:
-                while not self._pieces and self._error is None and not self._closed:
-                    if not self._cond.wait(STREAM_WAIT):
-                        raise BadResponse(f"the stream sent nothing for {STREAM_WAIT:g}s")
-                if not self._pieces:
-                    raise self._error or BadResponse("the stream was closed")
-                piece, start = self._pieces[0], self._head
-                used = min(len(piece) - start, want - got)
-                parts.append(piece[start : start + used])  # copies only what this read takes
-                if start + used == len(piece):
-                    self._pieces.popleft()
-                    self._head = 0
-                else:
-                    self._head = start + used
-                got += used
-            self._buffered -= got
+                n = self._body.readinto(view[got:want])
+                if not n:
+                    raise BadResponse(f"the stream ended at byte {offset + got} of {self.end}")
+                got += n
+                if got < want and time.monotonic() > given_up:
+                    raise BadResponse(f"the stream sent {got} of {want} bytes in {STREAM_WAIT:g}s")
+        except BaseException as exc:  # this read goes on in chunks (or fails); so do later ones
+            self._close_body()
+            with self._cond:
+                self._error = exc
+                self._busy = False
+                self._cond.notify_all()
+            raise
+        with self._cond:
             self.position += got
+            self._busy = False
+            closed = self._closed
             self._cond.notify_all()
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        if closed:
+            self._close_body()  # close() left it to this read, which was using it
+        return got
 
     def close(self) -> None:
         with self._cond:
             if self._closed:
                 return
             self._closed = True
-            self._pieces.clear()
+            busy = self._busy
             self._cond.notify_all()
-        _account(-STREAM_BUFFER)
+        _account(-STREAM_SHARE)
+        if not busy:
+            self._close_body()
 
-    def _run(self, open_at: OpenRange) -> None:
-        at = self.position
-        try:
-            body = open_at(at)
-            try:
-                while at < self.end:
-                    with self._cond:
-                        while self._buffered >= STREAM_BUFFER and not self._closed:
-                            self._cond.wait()
-                        if self._closed:
-                            return
-                    piece = body.read(min(STREAM_PIECE, self.end - at))
-                    if not piece:
-                        raise BadResponse(f"the stream ended at byte {at} of {self.end}")
-                    at += len(piece)
-                    with self._cond:
-                        if self._closed:
-                            return
-                        self._pieces.append(piece)
-                        self._buffered += len(piece)
-                        self._cond.notify_all()
-            finally:
-                body.close()
-        except BaseException as exc:  # the reader sees it (and goes on in chunks, or fails)
-            with self._cond:
-                self._error = exc
-                self._cond.notify_all()
+    def _close_body(self) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            body.close()
 
 
 class RangeReader:
@@ -235,13 +240,19 @@ class RangeReader:
         return self.ahead + 2
 
     def read(self, offset: int, size: int) -> bytes:
+        """The bytes `[offset, offset + size)` (fewer at the end of the object)."""
+        buffer = bytearray(max(0, min(size, self.size - offset)))
+        return bytes(buffer[: self.read_into(offset, memoryview(buffer))])
+
+    def read_into(self, offset: int, view: memoryview) -> int:
+        """Read the bytes from `offset` into `view` (fewer at the end); how many."""
         if self._failure is not None:
             raise OSError(self._failure.errno, self._failure.strerror)
-        end = min(self.size, offset + size)
+        end = min(self.size, offset + len(view))
         if offset >= end:
-            return b""
+            return 0
         stream = self._stream
-        if stream is not None and stream.position < offset <= stream.position + STREAM_BUFFER:
+        if stream is not None and stream.position < offset <= stream.position + TURN_WINDOW:
             stream.turn(offset)  # the reads before this one are under way on other threads
         with self._lock:
             stream = self._stream
@@ -251,38 +262,46 @@ class RangeReader:
                     self._close_stream()  # a read elsewhere: back to chunks
                     stream = None
         if stream is not None and stream.position == offset:
-            return self._from_stream(stream, offset, end)
+            return self._from_stream(stream, offset, view[: end - offset])
         head_end = end if stream is None or not offset < stream.position < end else stream.position
         head = self._from_chunks(offset, head_end, streaming=stream is not None)
+        view[: len(head)] = head
         if head_end == end:
-            return head
+            return len(head)
         assert stream is not None
-        return head + self._from_stream(stream, head_end, end)
+        return len(head) + self._from_stream(stream, head_end, view[len(head) : end - offset])
 
     def _held(self, offset: int, end: int) -> bool:
         """Whether every chunk of `[offset, end)` is held or on its way (lock held)."""
         last = (end - 1) // self.chunk
         return all(index in self._chunks for index in range(offset // self.chunk, last + 1))
 
-    def _from_stream(self, stream: _Stream, offset: int, end: int) -> bytes:
+    def _from_stream(self, stream: _Stream, offset: int, view: memoryview) -> int:
+        """Fill `view` with the bytes at `offset` from the stream (or, failing that, chunks)."""
+        end = offset + len(view)
         try:
-            data = stream.take(offset, end - offset)
+            got = stream.take_into(offset, view)
         except ChangedSinceListing as exc:
             self._failure = exc
             raise
         except _Elsewhere:
-            return self._from_chunks(offset, end, streaming=True)
+            return self._copy(self._from_chunks(offset, end, streaming=True), view)
         except Exception:  # broken, or the provider has none: this read and the rest in chunks
             with self._lock:
                 if self._stream is stream:
                     self._close_stream()
                 self._open_at = None
-            return self._from_chunks(offset, end, streaming=False)
+            return self._copy(self._from_chunks(offset, end, streaming=False), view)
         with self._lock:
-            self._end = end
+            self._end = offset + got
             for index in [i for i in self._chunks if (i + 1) * self.chunk <= offset]:
                 self._drop(index)  # the stream is past them
-        return data
+        return got
+
+    @staticmethod
+    def _copy(data: bytes, view: memoryview) -> int:
+        view[: len(data)] = data
+        return len(data)
 
     def _close_stream(self) -> None:
         """(lock held)"""

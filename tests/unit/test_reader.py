@@ -136,6 +136,8 @@ class Streams:
         self.opened: list[int] = []
         self.closed = 0
         self.fail_at: int | None = None  # a byte where the stream breaks
+        self.delay = 0.0  # seconds before each piece (a trickling server)
+        self.into: list[object] = []  # the buffers the stream was read into
         self.changed = False
         self.lock = threading.Lock()
 
@@ -149,12 +151,15 @@ class Streams:
         class Body:
             at = start
 
-            def read(self, size: int) -> bytes:
+            def readinto(self, view: memoryview) -> int:
                 if streams.fail_at is not None and self.at >= streams.fail_at:
                     raise RemoteError("connection reset")
-                out = streams.data[self.at : self.at + min(size, streams.piece)]
+                time.sleep(streams.delay)
+                streams.into.append(view.obj)
+                out = streams.data[self.at : self.at + min(len(view), streams.piece)]
+                view[: len(out)] = out
                 self.at += len(out)
-                return out
+                return len(out)
 
             def close(self) -> None:
                 with streams.lock:
@@ -163,8 +168,7 @@ class Streams:
         return Body()
 
 
-def test_reads_in_order_take_one_chunk_then_one_stream(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("storfs.reader.STREAM_BUFFER", 700)  # back-pressure: the stream waits
+def test_reads_in_order_take_one_chunk_then_one_stream() -> None:
     before = held_bytes()
     source, streams = Source(), Streams()
     reader = RangeReader(source, len(DATA), chunk=1000, ahead=2, open_at=streams)
@@ -236,4 +240,34 @@ def test_without_a_streaming_get_reads_ahead_in_chunks() -> None:
     out = b"".join(reader.read(offset, 250) for offset in range(0, len(DATA), 250))
     assert out == DATA
     assert sorted(source.calls) == [(i, i + 1000) for i in range(0, len(DATA), 1000)]
+    reader.close()
+
+
+def test_a_stream_is_read_straight_into_the_callers_buffer() -> None:
+    source, streams = Source(), Streams()
+    reader = RangeReader(source, len(DATA), chunk=1000, ahead=0, open_at=streams)
+    out = bytearray()
+    buffers = []
+    for offset in range(0, len(DATA) + 1000, 700):  # the last reads go past the end
+        buffer = bytearray(b"?" * 700)
+        buffers.append(buffer)
+        got = reader.read_into(offset, memoryview(buffer))
+        assert got == max(0, min(700, len(DATA) - offset))
+        out += buffer[:got]
+    assert out == DATA
+    assert streams.opened == [2000]  # read 2 (700-1400) is in order: chunks 0-1, then one GET
+    assert streams.into and all(any(obj is b for b in buffers) for obj in streams.into)
+    reader.close()
+
+
+def test_a_trickling_stream_is_given_up_and_the_read_still_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("storfs.reader.STREAM_WAIT", 0.2)
+    source, streams = Source(), Streams(piece=10)
+    streams.delay = 0.05  # 10 bytes every 50 ms: a 900-byte read would take 4.5 s
+    reader = RangeReader(source, len(DATA), chunk=1000, ahead=0, open_at=streams)
+    started = time.monotonic()
+    out = b"".join(reader.read(offset, 900) for offset in range(0, len(DATA), 900))
+    assert out == DATA
+    assert time.monotonic() - started < 3
+    assert streams.opened == [2000] and streams.closed == 1  # after chunks 0-1, given up once
     reader.close()
