@@ -70,6 +70,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="only N=1,000 (smoke test, ~2 minutes)")
     parser.add_argument("--sizes", help="comma-separated N values (default 1000,10000,100000)")
     parser.add_argument("--reps", type=int, default=3, help="cold/warm repetitions per tool (median)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2,
+        help="cold rounds of every tool run first and not recorded (Azurite and the peers warm up)",
+    )
     parser.add_argument("--plot", action="store_true", help="also write a PNG (needs matplotlib)")
     parser.add_argument("--out", type=Path, default=REPO / "bench-results", help="output folder")
     parser.add_argument(
@@ -104,7 +110,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.sizes = list(DEFAULT_SIZES)
     if not 1 <= args.reps <= 20:
         parser.error("--reps must be 1..20")
+    if not 0 <= args.warmup <= 10:
+        parser.error("--warmup must be 0..10")
     return args
+
+
+def _round(rep: int) -> str:
+    """How the log names round `rep` (negative: a warm-up round, not recorded)."""
+    return f"warm-up {rep}" if rep < 0 else f"rep {rep + 1}"
 
 
 def tool_timeout(n: int) -> float:
@@ -122,6 +135,7 @@ class AzureBench:
         n: int,
         reps: int,
         *,
+        warmup: int = 0,
         only_cold: bool = False,
         against: Path | None = None,
         skip_peers: bool = False,
@@ -130,6 +144,9 @@ class AzureBench:
         self.workdir = workdir
         self.n = n
         self.reps = reps
+        self.warmup = warmup
+        self.warming = False  # a warm-up round: its figures go to `_discarded`
+        self._discarded = Results()
         self.only_cold = only_cold
         self.against = against
         self.skip_peers = skip_peers
@@ -142,7 +159,8 @@ class AzureBench:
 
     # -- rows -------------------------------------------------------------------------------
     def row(self, sid: str, label: str, unit: str, peer: str, *, paired: bool = False):
-        row = self.results.row(sid, label, unit, peer, self.n, AZURE_BACKEND)
+        results = self._discarded if self.warming else self.results
+        row = results.row(sid, label, unit, peer, self.n, AZURE_BACKEND)
         row.paired = paired
         if peer == "rclone" and not self.rclone:
             row.other.na = NO_RCLONE
@@ -179,18 +197,25 @@ class AzureBench:
             tmpfs = stack.enter_context(
                 tmpfs_tree(shm / f"storfs-bench-{os.getpid()}-{n}", container_names(n))
             )
-            self.floor(-1)  # warm-up, not recorded: Azurite's first pages are slow (JIT)
             # One round per rep: every tool once, in an order that rotates, so each pair of
             # figures of one round saw the same machine (rows 1 and F take pairwise ratios).
+            # The first `warmup` rounds are not recorded: Azurite serves its first pages of a
+            # run up to twice as slowly (its JIT warming), which moves the ratios.
             cold: list[Callable[[int], None]] = [self.cold_storfs]
             cold += [] if self.skip_peers else [self.cold_rclone, self.floor]
             if self.against is not None:
                 cold.append(self.cold_against)
-            for rep in range(self.reps):
+            if self.warmup == 0:
+                self.warming = True
+                self.floor(-1)  # at least the floor once, not recorded
+            for rep in range(-self.warmup, self.reps):
+                self.warming = rep < 0
                 shift = rep % len(cold)
                 for step in cold[shift:] + cold[:shift]:
                     self.safely(step, rep)
-                self.safely(self.tmpfs, tmpfs, rep)
+                if not self.warming:
+                    self.safely(self.tmpfs, tmpfs, rep)
+            self.warming = False
             if self.only_cold:
                 say(f"N={n:,}: done in {time.monotonic() - started:.1f}s (cold rows only)")
                 return
@@ -287,7 +312,7 @@ class AzureBench:
                 ups["cold", op].storfs.add(cold_ups, problem)
                 ups["warm", op].storfs.add(warm_ups, warm_problem)
         say(
-            f"N={n:,} rep {rep + 1}: storfs cold ls -l {_s(seconds, problem)} ({list_reqs} list reqs), "
+            f"N={n:,} {_round(rep)}: storfs cold ls -l {_s(seconds, problem)} ({list_reqs} list reqs), "
             f"warm {_s(warm_seconds, warm_problem)} ({warm_list_reqs} reqs)"
         )
 
@@ -320,7 +345,7 @@ class AzureBench:
         _rss(rss.other, rss0, hwm, n, problem)
         _cpu(cpu.other, cpu0, cpu1, problem)
         say(
-            f"N={n:,} rep {rep + 1}: rclone cold ls -l {_s(seconds, problem)} ({list_reqs} list reqs), "
+            f"N={n:,} {_round(rep)}: rclone cold ls -l {_s(seconds, problem)} ({list_reqs} list reqs), "
             f"warm {_s(warm_seconds, warm_problem)} ({warm_list_reqs} reqs)"
         )
 
@@ -335,10 +360,10 @@ class AzureBench:
             cpu1 = cpu_seconds(mount.pid)
         row.other.add(seconds, problem)
         _cpu(cpu.other, cpu0, cpu1, problem)
-        say(f"N={self.n:,} rep {rep + 1}: {AGAINST} ({self.against}) cold ls -l {_s(seconds, problem)}")
+        say(f"N={self.n:,} {_round(rep)}: {AGAINST} ({self.against}) cold ls -l {_s(seconds, problem)}")
 
     def floor(self, rep: int) -> None:
-        """One run of the bare requests loop (bench/floor.py) in its own process; rep < 0: warm-up."""
+        """One run of the bare requests loop (bench/floor.py) in its own process."""
         command = [
             sys.executable, "-m", "bench.floor", "--root-url", self.account.endpoint if self.account else "",
             "--account", AZURITE_ACCOUNT, "--expect", str(self.n), "--page-size", str(AZURE_PAGE),
@@ -346,7 +371,7 @@ class AzureBench:
         env = {**os.environ, "BENCH_FLOOR_KEY": AZURITE_KEY}
         seconds: float | None = None
         row = self.row("F", FLOOR_LABEL, "s", "floor", paired=True)
-        self.pending = [row.other] if rep >= 0 else []
+        self.pending = [row.other]
         try:
             done = subprocess.run(
                 command, capture_output=True, text=True, env=env, cwd=REPO,
@@ -362,9 +387,8 @@ class AzureBench:
             problem = f"floor listed {result['entries']} entries, want {self.n}"
         else:
             seconds, problem = float(result["seconds"]), None
-        if rep >= 0:
-            row.other.add(seconds, problem)
-            say(f"N={self.n:,} rep {rep + 1}: floor {_s(seconds, problem)}")
+        row.other.add(seconds, problem)
+        say(f"N={self.n:,} {_round(rep)}: floor {_s(seconds, problem)}")
 
     def tmpfs(self, directory: Path, rep: int) -> None:
         row = self.row("2", "warm ls -l, wall s", "s", "tmpfs")
@@ -569,6 +593,7 @@ def main(argv: list[str] | None = None) -> int:
                         workdir / f"n{n}",
                         n,
                         args.reps,
+                        warmup=args.warmup,
                         only_cold=args.only_cold,
                         against=args.against,
                         skip_peers=args.skip_peers,
@@ -603,6 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     print("ratio = storfs / peer (lower is better for storfs); figures are medians of the runs;")
     print("rows 1 and F: one round per run, every tool once in a rotating order, ratio = median of")
     print("the rounds' ratios. Cold = a fresh mount (or process), then at once the first ls -l.")
+    print(f"The first {args.warmup} round(s) of every tool were run and not recorded (warm-up).")
     print("FAILED = a listing came back incomplete or a step broke (reasons above).")
     print(f"CSV: {csv_path}  (total {time.monotonic() - _T0:.0f}s)")
     if args.plot:
