@@ -13,6 +13,7 @@ import logging
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -236,6 +237,10 @@ def make_session(settings: HttpSettings) -> ReadOnlySession:
     session.mount("https://", adapter)
     session.verify = settings.verify_tls
     session.trust_env = False
+    if not settings.verify_tls:
+        # One line of storfs's own when the session is made, not urllib3's warning per request.
+        log.warning("TLS certificates are not checked (verify_tls = false)")
+        warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
     return session
 
 
