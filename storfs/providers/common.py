@@ -4,21 +4,45 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from storfs.errors import AccessDenied, ChangedSinceListing, ConfigError, NotFound, RemoteError, StorfsError
+from storfs.errors import (
+    AccessDenied,
+    BadResponse,
+    ChangedSinceListing,
+    ConfigError,
+    NotFound,
+    RemoteError,
+    StorfsError,
+)
 from storfs.untrusted import server_text
 
 #: The largest size a `struct stat` can hold (a signed 64-bit off_t).
 MAX_SIZE = 2**63 - 1
 
 
-def size_or_zero(value: Any) -> int:
-    """A size a server sent, if it is a non-negative integer that fits `st_size`; else 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SIZE else 0
+def sent_size(value: Any, what: str, field: str) -> int:
+    """The size a server sent in `field`, 0 if it sent none; BadResponse if what it sent is not a
+    non-negative integer that fits `st_size` (a size made up instead would make `du` lie)."""
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SIZE:
+        return value
+    raise BadResponse(f"{what} answered a `{field}` that is not a size: {server_text(value, 64)}")
+
+
+def sent_time(value: Any, parse: Callable[[str], int | None], what: str, field: str) -> int:
+    """The time a server sent in `field` as nanoseconds, 0 if it sent none; BadResponse if what it
+    sent is not a time `parse` reads (a date made up instead would make `find -mtime` lie)."""
+    if value is None:
+        return 0
+    ns = parse(value) if isinstance(value, str) else None
+    if ns is None:
+        raise BadResponse(f"{what} answered a `{field}` that is not a time: {server_text(value, 64)}")
+    return ns
 
 
 def required_string(settings: Mapping[str, Any], key: str, where: str, secret: bool = False) -> str:

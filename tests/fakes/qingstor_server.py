@@ -313,9 +313,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
+        cut = qs._take_cut(self.command, self.headers, status)
         if self.command != "HEAD":
-            self.wfile.write(body)
+            self.wfile.write(body if cut is None else body[:cut])
         self.wfile.flush()
+        if cut is not None:
+            self.close_connection = True  # the rest of the announced body never comes
 
 
 class _Server(ThreadingHTTPServer):
@@ -353,6 +356,7 @@ class QingStorServer:
         self._objects: dict[str, dict[str, _Object]] = {}
         self._seq = 0
         self._failures: deque[tuple[int, str, bytes | None]] = deque()
+        self._cuts: deque[tuple[int, bool]] = deque()  # (bytes sent, open-ended ranges only)
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
@@ -477,6 +481,28 @@ class QingStorServer:
         with self._lock:
             for _ in range(times):
                 self._failures.append((status, code, body))
+
+    def cut_next_bodies(self, after: int, times: int = 1, *, open_ended_only: bool = False) -> None:
+        """The next `times` successful GET Object answers (with `open_ended_only`, only those of a
+        `Range: bytes=<n>-`) announce their whole length but send only `after` bytes of the body,
+        then close the connection: a body broken part-way."""
+        with self._lock:
+            self._cuts.extend([(after, open_ended_only)] * times)
+
+    def stop_cutting(self) -> None:
+        with self._lock:
+            self._cuts.clear()
+
+    def _take_cut(self, method: str, headers, status: int) -> int | None:
+        wanted = (headers.get("Range") or "").strip()
+        with self._lock:
+            if not self._cuts or method != "GET" or status not in (200, 206) or not wanted:
+                return None  # (headers.get is case-insensitive: an email.message.Message)
+            after, open_ended_only = self._cuts[0]
+            if open_ended_only and not wanted.endswith("-"):
+                return None
+            self._cuts.popleft()
+            return after
 
     # ----------------------------------------------------------------- signing
     def string_to_sign(self, method: str, target: str, headers) -> str:

@@ -1,6 +1,6 @@
 """Names and data an attacker controls (bucket and vault names, upload ids, dates, sizes): never a
 crash, never an alias of another entry; unusable names and repeats are skipped with ONE warning per
-listing that says how many; unparsable dates and sizes keep the entry and the raw value."""
+listing that says how many; a date or size that does not parse is EIO, never made up."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def test_lone_surrogates_and_invalid_utf8_names_are_skipped(make: MakeBackend, m
     buckets.append(qingstor_bucket("ok-3", location="\ud800"))
     qingstor.answer(json.dumps({"count": len(buckets), "buckets": buckets}).encode())
     vaults = [
-        {"VaultName": "ok-1", "VaultId": "A1", "CreationDate": "x"},
+        {"VaultName": "ok-1", "VaultId": "A1", "CreationDate": "Tue, 18 Mar 2014 12:00:00 GMT"},
         {"VaultName": "\ud800", "VaultId": "A2"},
         {"VaultName": "bad\udc80", "VaultId": "A3"},
         {"VaultName": "ok-2", "VaultId": "A4", "Note": "\udc80"},
@@ -132,58 +132,47 @@ def test_lone_surrogates_and_invalid_utf8_names_are_skipped(make: MakeBackend, m
     assert m.alive
 
 
-def test_unparsable_dates_and_sizes_keep_the_entry_and_the_raw_value(
+def test_dates_and_sizes_that_do_not_parse_are_eio_never_made_up(
     make: MakeBackend, mounts: MountFactory
 ) -> None:
+    """A 1970 date would make `find -mtime +7` call a fresh upload abandoned, a size of 0 make `du`
+    lie: the page is refused (EIO, one log line naming the field), and the mount goes on."""
     qingstor: Backend = make("qingstor")
     oas: Backend = make("oas")
     azure: Backend = make("azure")
     qs, vaults = qingstor.server, oas.server
     assert qs is not None and vaults is not None
-    qs.add_bucket("bad-date", created="the day before yesterday")
-    upload = qs.add_upload("bad-date", "some/key", upload_id="up-1", created="2016-13-45T99:99:99Z")
-    qs.add_part("bad-date", upload, 1, 100)
-    vaults.add_vault(
-        "bad-vault",
-        creation_date="yesterday",
-        last_inventory_date="31/02/2014 25:61",
-        size_in_bytes=-12,  # an integer, as documented, that no file can have
-        number_of_archives=2**64,
-    )
+    qs.add_bucket("good", created="2015-07-11T04:45:57Z")
+    upload = qs.add_upload("good", "some/key", upload_id="up-1", created="2015-07-11T04:45:57Z")
+    qs.add_part("good", upload, 1, 100)
     m = mounts({"qingstor.main": qingstor.table(), "oas.main": oas.table(), "azure.main": azure.table()})
+    parts = qingstor.listing(m) / "good" / "uploads" / "up-1" / "parts"
 
-    bucket = qingstor.listing(m) / "bad-date"
-    assert os.stat(bucket).st_mtime == 0
-    assert os.getxattr(bucket, "user.qingstor.created") == b"the day before yesterday"
-    upload_dir = bucket / "uploads" / "up-1"
-    assert os.stat(upload_dir).st_mtime == 0
-    assert os.getxattr(upload_dir, "user.qingstor.created") == b"2016-13-45T99:99:99Z"
-    # A part whose size and date do not parse (the fake only stores integers: a canned answer).
-    parts = {"count": 1, "object_parts": [{"part_number": 1, "size": 2**63, "created": "soon", "etag": "e"}]}
-    qingstor.answer(json.dumps(parts).encode())
-    part = upload_dir / "parts" / "00001"
-    assert os.listdir(upload_dir / "parts") == ["00001"]
-    st = os.stat(part)
-    assert (st.st_size, st.st_mtime) == (0, 0)
-    assert os.getxattr(part, "user.qingstor.size") == str(2**63).encode()
-    assert os.getxattr(part, "user.qingstor.created") == b"soon"
+    def refused(path: Path, field: str) -> None:
+        watch = LogWatch(m)
+        with pytest.raises(OSError) as raised:
+            os.listdir(path)
+        assert raised.value.errno == errno.EIO, raised.value
+        problems = watch.problems()
+        assert any(f"`{field}` that is not a" in line for line in problems), problems
+        assert "Traceback" not in watch.text()
 
-    vault = oas.listing(m) / "bad-vault"
-    st = os.stat(vault)
-    assert (st.st_size, st.st_mtime) == (0, 0)
-    assert os.getxattr(vault, "user.oas.size_in_bytes") == b"-12"
-    assert os.getxattr(vault, "user.oas.creation_date") == b"yesterday"
-    assert os.getxattr(vault, "user.oas.last_inventory_date") == b"31/02/2014 25:61"
-    assert os.getxattr(vault, "user.oas.number_of_archives") == str(2**64).encode()
+    assert os.stat(parts.parent).st_mtime == 1436589957  # the bucket and the upload listed, not the parts
+    for part in ({"size": 2**63, "created": "2015-07-11T04:45:57Z"}, {"size": 100, "created": "soon"}):
+        canned = {"count": 1, "object_parts": [{"part_number": 1, "etag": "e", **part}]}
+        qingstor.answer(json.dumps(canned).encode())
+        refused(parts, "size" if part["size"] != 100 else "created")
+    assert listed(parts) == ["00001"]  # the server's own answer again: nothing was cached short
 
+    vaults.add_vault("bad-vault", creation_date="yesterday", size_in_bytes=7)
+    refused(oas.listing(m), "CreationDate")
     azure.answer(azure_page([], "", containers=azure_container("odd", last_modified="not a date")))
-    container = azure.listing(m) / "odd"
-    assert os.listdir(azure.listing(m)) == ["odd"]
-    assert os.stat(container).st_mtime == 0
-    assert os.getxattr(container, "user.azure.last_modified") == b"not a date"
-    with pytest.raises(OSError) as opened:
-        open(part, "rb")  # noqa: SIM115
-    assert opened.value.errno == errno.EOPNOTSUPP
+    refused(azure.listing(m), "Last-Modified")
+    qs.add_bucket("bad-date", created="the day before yesterday")
+    assert listed(parts) == ["00001"]  # the listings cached before are still served
+    assert m.alive
+    m = mounts({"qingstor.main": qingstor.table()})  # a fresh mount lists the buckets again
+    refused(qingstor.listing(m), "created")
     assert m.alive
 
 

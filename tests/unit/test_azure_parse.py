@@ -29,7 +29,7 @@ SEED_PAGE = b"""<?xml version="1.0" encoding="utf-8"?>
       </Properties>
       <Metadata><owner>ops</owner><x-ms-invalid-name>bad name</x-ms-invalid-name></Metadata>
     </Container>
-    <Container><Name>images</Name><Properties><Last-Modified>not a date</Last-Modified></Properties></Container>
+    <Container><Name>images</Name><Properties><Last-Modified>Thu, 27 Oct 2016 20:39:39 GMT</Last-Modified></Properties></Container>
   </Containers>
   <NextMarker>video</NextMarker>
 </EnumerationResults>"""
@@ -52,10 +52,15 @@ def test_seed_page() -> None:
         "user.azure.default_encryption_scope": "$account-encryption-key",
         "user.azure.meta.owner": "ops",
     }
-    # A date that does not parse: the entry stays, with its raw value; private when unsaid.
-    assert images.mtime_ns == 0
-    assert images.xattr("user.azure.last_modified") == "not a date"
-    assert images.xattr("user.azure.public_access") == "private"
+    assert images.mtime_ns == (1477514379 + 86400) * 10**9
+    assert images.xattr("user.azure.public_access") == "private"  # private when unsaid
+
+
+@pytest.mark.parametrize("date", ["not a date", "", "Wed, 32 Oct 2016 20:39:39 GMT", "2016-10-26T20:39:39Z"])
+def test_a_date_that_is_not_a_time_refuses_the_page_not_a_made_up_1970(date: str) -> None:
+    body = SEED_PAGE.replace(b"Thu, 27 Oct 2016 20:39:39 GMT", date.encode())
+    with pytest.raises(BadResponse, match="`Last-Modified` that is not a time"):
+        parse_containers(body)
 
 
 def test_empty_next_marker_ends_the_listing() -> None:
@@ -171,10 +176,10 @@ def test_attributes_are_decoded_on_first_read_and_equal_every_time() -> None:
     assert audio.fields is first and audio.xattr("user.azure.etag") == "0x8CACB9BD7C6B1B2"
 
 
-def test_a_later_date_counts_when_the_first_does_not_parse() -> None:
+def test_the_date_is_the_properties_never_the_metadata() -> None:
     body = (
         b"<EnumerationResults><Containers><Container><Name>a</Name><Properties>"
-        b"<Last-Modified>soon</Last-Modified><LastModified>Wed, 26 Oct 2016 20:39:39 GMT</LastModified>"
+        b"<LastModified>Wed, 26 Oct 2016 20:39:39 GMT</LastModified>"
         b"</Properties><Metadata><Last-Modified>Thu, 27 Oct 2016 20:39:39 GMT</Last-Modified></Metadata>"
         b"</Container></Containers></EnumerationResults>"
     )

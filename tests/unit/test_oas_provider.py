@@ -236,28 +236,34 @@ def test_trailing_space_date_parses(server: OASServer) -> None:
     assert entry.xattr("user.oas.last_inventory_date") == INVENTORY
 
 
-def test_garbage_dates_still_list(server: OASServer) -> None:
-    server.add_vault("both-bad", creation_date="garbage", last_inventory_date="yesterday-ish")
+def test_a_vault_never_inventoried_is_dated_by_its_creation(server: OASServer) -> None:
     server.add_vault("no-inventory", creation_date=CREATED, last_inventory_date=None)
-    server.add_vault("bad-inventory", creation_date=CREATED, last_inventory_date="soon")
-    entries = {e.name: e for e in list_all(make_provider(server))}
-    both = entries["both-bad"]
-    assert (both.mtime, both.ctime) == (0.0, 0.0)
-    assert both.xattr("user.oas.creation_date") == "garbage"
-    assert both.xattr("user.oas.last_inventory_date") == "yesterday-ish"
-    missing = entries["no-inventory"]
+    (missing,) = [e for e in list_all(make_provider(server)) if e.name == "no-inventory"]
     assert (missing.mtime, missing.ctime) == (CREATED_TS, CREATED_TS)
     assert missing.xattr("user.oas.last_inventory_date") is None
-    bad = entries["bad-inventory"]
-    assert (bad.mtime, bad.ctime) == (CREATED_TS, CREATED_TS)
-    assert bad.xattr("user.oas.last_inventory_date") == "soon"
+
+
+@pytest.mark.parametrize(
+    ("created", "inventoried", "field"),
+    [
+        ("garbage", "yesterday-ish", "CreationDate"),
+        (CREATED, "soon", "LastInventoryDate"),
+        ("", None, "CreationDate"),
+    ],
+)
+def test_a_date_that_is_not_a_time_refuses_the_page_not_a_made_up_1970(
+    server: OASServer, created: str, inventoried: str | None, field: str
+) -> None:
+    server.add_vault("bad-date", creation_date=created, last_inventory_date=inventoried)
+    with pytest.raises(BadResponse, match=f"`{field}` that is not a time"):
+        list_all(make_provider(server))
 
 
 def test_odd_values_keep_the_entry(server: OASServer) -> None:
     """Undocumented fields may hold anything; documented ones only their type, or null."""
     vault = {
         "CreationDate": None,
-        "SizeInBytes": -12,
+        "SizeInBytes": None,
         "NumberOfArchives": 1 + 10**30,
         "VaultId": "AB",
         "VaultName": "odd",
@@ -272,7 +278,6 @@ def test_odd_values_keep_the_entry(server: OASServer) -> None:
     (entry,) = list_all(make_provider(server))
     assert (entry.name, entry.size, entry.mtime_ns) == ("odd", 0, 0)
     assert attrs(entry) == {
-        "user.oas.size_in_bytes": "-12",
         "user.oas.number_of_archives": str(1 + 10**30),
         "user.oas.vault_id": "AB",
         "user.oas.vault_name": "odd",
@@ -313,13 +318,21 @@ def test_a_missing_or_odd_marker_is_malformed_not_the_end(server: OASServer, mar
         list_all(make_provider(server))
 
 
-@pytest.mark.parametrize(("raw", "size"), [(b"42", 42), (b"-1", 0), (b"1" * 5000, 0), (b"9" * 19, 0)])
-def test_sizes(server: OASServer, raw: bytes, size: int) -> None:
+@pytest.mark.parametrize("raw", [b"42", b"9" * 18])
+def test_sizes(server: OASServer, raw: bytes) -> None:
     body = b'{"Marker": "", "VaultList": [{"VaultName": "v", "SizeInBytes": ' + raw + b"}]}"
     server.fail_next(200, body=body)
     (entry,) = list_all(make_provider(server))
-    assert entry.size == size
+    assert entry.size == int(raw)
     assert entry.xattr("user.oas.size_in_bytes") == raw.decode()
+
+
+@pytest.mark.parametrize("raw", [b"-1", b"1" * 5000, b"9" * 19])
+def test_a_size_no_file_can_have_refuses_the_page_not_a_made_up_0(server: OASServer, raw: bytes) -> None:
+    body = b'{"Marker": "", "VaultList": [{"VaultName": "v", "SizeInBytes": ' + raw + b"}]}"
+    server.fail_next(200, body=body)
+    with pytest.raises(BadResponse, match="`SizeInBytes` that is not a size"):
+        list_all(make_provider(server))
 
 
 def test_many_fields_are_linear() -> None:

@@ -42,14 +42,16 @@ def test_buckets_parse_namespaced_xml_with_regions() -> None:
         f"<ListAllMyBucketsResult {NS}><Owner><ID>o</ID></Owner><Buckets>"
         "<Bucket><Name>a</Name><CreationDate>2019-12-11T23:32:47.000Z</CreationDate>"
         "<BucketRegion>eu-west-1</BucketRegion></Bucket>"
-        "<Bucket><Name>b</Name><CreationDate>yesterday</CreationDate></Bucket>"
+        "<Bucket><Name>b</Name></Bucket>"
         "</Buckets><ContinuationToken>tok</ContinuationToken></ListAllMyBucketsResult>"
     ).encode()
     page = parse.buckets(body, "t")
     assert [e.name for e in page.entries] == ["a", "b"]
-    assert page.entries[0].mtime == 1576107167.0 and page.entries[1].mtime == 0.0
-    assert page.entries[1].xattr("user.s3.creation_date") == "yesterday"
+    assert page.entries[0].mtime == 1576107167.0 and page.entries[1].mtime == 0.0  # none sent
     assert page.regions == {"a": "eu-west-1"} and page.continuation == "tok"
+    dated = body.replace(b"<Name>b</Name>", b"<Name>b</Name><CreationDate>yesterday</CreationDate>")
+    with pytest.raises(BadResponse, match="`CreationDate` that is not a time: yesterday"):
+        parse.buckets(dated, "t")  # not a made-up 1970
 
 
 def test_objects_page_as_sent_with_marker_and_fields() -> None:
@@ -60,7 +62,7 @@ def test_objects_page_as_sent_with_marker_and_fields() -> None:
         '<Contents><Key>p/a</Key><LastModified>2009-10-12T17:50:30.000Z</LastModified><ETag>"e1"</ETag>'
         "<Size>12</Size><Owner><ID>id1</ID><DisplayName>me</DisplayName></Owner>"
         "<ChecksumAlgorithm>CRC32</ChecksumAlgorithm><ChecksumAlgorithm>SHA256</ChecksumAlgorithm></Contents>"
-        "<Contents><Key>p/a.txt</Key><Size>-3</Size></Contents>"
+        "<Contents><Key>p/a.txt</Key><Size>3</Size></Contents>"
         "<CommonPrefixes><Prefix>p/a/</Prefix></CommonPrefixes><CommonPrefixes><Prefix>p/0/</Prefix></CommonPrefixes>"
         "</ListBucketResult>"
     ).encode()
@@ -83,7 +85,11 @@ def test_objects_page_as_sent_with_marker_and_fields() -> None:
         "user.s3.owner.display_name": "me",
         "user.s3.checksum_algorithm": "CRC32,SHA256",
     }
-    assert page.objects[2][1].size == 0  # a size that does not parse
+    assert page.objects[2][1].size == 3
+    for size in (b"-3", b"3.5", b"9" * 19, b"\xd9\xa3"):  # the last: an Arabic-Indic digit
+        odd = body.replace(b"<Size>3</Size>", b"<Size>" + size + b"</Size>")
+        with pytest.raises(BadResponse, match="`Size` that is not a size"):
+            parse.objects(odd, "p/", "t", dir_mtime=7.0)  # not a made-up 0
     directory = page.prefixes[0][1]
     assert directory.ref == ("p/a/",) and directory.xattr("user.s3.prefix") == "p/a/"
 

@@ -21,11 +21,12 @@ from storfs.entry import (
     unique_fields,
 )
 from storfs.errors import BadResponse
-from storfs.providers.common import size_or_zero
+from storfs.providers.common import sent_size, sent_time
 from storfs.source import OnPart
 
 PROVIDER = "azure"
 WHAT = "List Containers"
+_BLOBS = "List Blobs"
 _PUBLIC_ACCESS = field_name(PROVIDER, "public_access")
 
 
@@ -198,12 +199,10 @@ def _add_containers(elements: list[Element], entries: list[Entry], shapes_shared
             for text in texts:
                 if text is not None:
                     share(text)
-        mtime = None
-        for index in shape[0]:  # the first date that parses
-            mtime = parse_http_date(texts[index] or "")
-            if mtime is not None:
-                break
-        mtime = mtime or 0
+        mtime = 0
+        for index in shape[0]:  # the first Last-Modified: a time, or the page is refused
+            mtime = sent_time(texts[index] or "", parse_http_date, WHAT, tags[index])
+            break
         add(Container(name, True, 0, mtime, mtime, (*map(known_shared, texts, texts), shape)))
 
 
@@ -282,6 +281,11 @@ def _property_name(tag: str) -> str:
     return name
 
 
+def _integer(text: str) -> int | str:
+    """The number a decimal text writes, else the text itself (for `sent_size` to refuse)."""
+    return int(text) if text.isascii() and text.isdigit() else text
+
+
 def _text(element: Element, what: str) -> str:
     """The text of an element documented to hold only text."""
     if len(element):
@@ -317,7 +321,7 @@ def _document(body: bytes, what: str, root_tag: str) -> Element:
 
 def parse_blobs(body: bytes, prefix: str, container: str) -> BlobsPage:
     """Parse one List Blobs response; entries are named by their segment below `prefix`."""
-    what = "List Blobs"
+    what = _BLOBS
     root = _document(body, what, "EnumerationResults")
     found = root.findall("Blobs")
     if len(found) > 1:
@@ -361,11 +365,11 @@ def _blob(element: Element, name: str, segment: str, container: str) -> Entry:
         if tag == "Etag":
             value = etag = value.strip('"')
         elif tag in ("Last-Modified", "LastModified") and mtime is None:
-            mtime = parse_http_date(value)
+            mtime = sent_time(value, parse_http_date, _BLOBS, tag)
         elif tag == "Creation-Time":
-            ctime = parse_http_date(value)
+            ctime = sent_time(value, parse_http_date, _BLOBS, tag)
         elif tag == "Content-Length":
-            size = size_or_zero(int(value)) if value.isdigit() else 0
+            size = sent_size(_integer(value), _BLOBS, tag)
         fields += (_PROPERTY_NAMES.get(tag) or _property_name(tag), share(value))
         keys.append(tag)
     metadata = element.find("Metadata")
@@ -394,7 +398,7 @@ def parse_uncommitted_blocks(body: bytes, what: str) -> list[Entry]:
     for index, block in enumerate(section.iter("Block") if section is not None else ()):
         block_id = (block.findtext("Name") or "").strip()
         size_text = (block.findtext("Size") or "").strip()
-        size = size_or_zero(int(size_text)) if size_text.isdigit() else 0
+        size = sent_size(_integer(size_text), what, "Size")
         fields = (_BLOCK_ID, block_id, _SIZE, size_text)
         entries.append(Entry(f"{index:05d}", is_dir=False, size=size, fields=fields))
     return entries

@@ -8,7 +8,7 @@ from typing import Any
 from storfs.dates import parse_http_date
 from storfs.entry import Entry, Page, nice_field_name, share, unique_fields
 from storfs.errors import BadResponse
-from storfs.providers.common import MAX_SIZE
+from storfs.providers.common import sent_size, sent_time
 
 PROVIDER = "oas"
 WHAT = "ListVaults"
@@ -80,14 +80,13 @@ def _vault(vault: Any, index: int) -> Entry:
         if value is not None:  # null: nothing to show
             fields += (nice_field_name(PROVIDER, key), share(_text(value)))
             keys.append(key)
-    created = _date(vault.get("CreationDate"))
-    inventoried = _date(vault.get("LastInventoryDate"))
-    mtime = inventoried if inventoried is not None else created
+    created = sent_time(vault.get("CreationDate"), parse_http_date, WHAT, "CreationDate")
+    inventoried = sent_time(vault.get("LastInventoryDate"), parse_http_date, WHAT, "LastInventoryDate")
     return Entry(
         name,
         is_dir=True,
-        size=_size(vault.get("SizeInBytes")),
-        mtime_ns=mtime or 0,
+        size=sent_size(vault.get("SizeInBytes"), WHAT, "SizeInBytes"),
+        mtime_ns=inventoried if vault.get("LastInventoryDate") is not None else created,
         ctime_ns=created,
         fields=unique_fields(PROVIDER, fields, keys),
     )
@@ -110,15 +109,6 @@ def _text(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _date(value: Any) -> int | None:
-    return parse_http_date(value) if isinstance(value, str) else None
-
-
-def _size(value: Any) -> int:
-    """SizeInBytes when it fits `st_size`; 0 for a negative or huge one (its text stays the attribute)."""
-    return value if type(value) is int and 0 <= value <= MAX_SIZE else 0
 
 
 def _kind(value: Any) -> str:

@@ -10,7 +10,8 @@ from storfs.dates import parse_iso8601
 from storfs.entry import Entry, field_name, share
 from storfs.errors import BadResponse
 from storfs.gc_policy import no_cyclic_gc
-from storfs.providers.common import size_or_zero
+from storfs.providers.common import sent_size, sent_time
+from storfs.untrusted import server_text
 
 PROVIDER = "qingstor"
 
@@ -113,22 +114,22 @@ def required_str(item: dict[str, Any], key: str, what: str) -> str:
     return value
 
 
-def created(item: dict[str, Any]) -> int:
-    value = item.get("created")
-    return (parse_iso8601(value) or 0) if isinstance(value, str) else 0
+def created(item: dict[str, Any], what: str) -> int:
+    return sent_time(item.get("created"), parse_iso8601, what, "created")
 
 
 def bucket_entry(item: dict[str, Any], what: str) -> Entry:
     name = required_str(item, "name", what)
     fields = fields_of(item, what)
     location = item.get("location") or ""
-    return Entry(name, is_dir=True, mtime_ns=created(item), fields=fields, ref=(location,))
+    return Entry(name, is_dir=True, mtime_ns=created(item, what), fields=fields, ref=(location,))
 
 
 def upload_entry(item: dict[str, Any], what: str) -> Entry:
     upload_id = required_str(item, "upload_id", what)
     key = required_str(item, "key", what)
-    return Entry(upload_id, is_dir=True, mtime_ns=created(item), fields=fields_of(item, what), ref=(key,))
+    born = created(item, what)
+    return Entry(upload_id, is_dir=True, mtime_ns=born, fields=fields_of(item, what), ref=(key,))
 
 
 def part_entry(item: dict[str, Any], what: str) -> Entry:
@@ -136,8 +137,8 @@ def part_entry(item: dict[str, Any], what: str) -> Entry:
     if type(number) is not int or number < 0:
         raise BadResponse(f"{what} answered a part without a valid `part_number`")
     fields = fields_of(item, what)
-    size = size_or_zero(item.get("size"))
-    return Entry(f"{number:05d}", is_dir=False, size=size, mtime_ns=created(item), fields=fields)
+    size = sent_size(item.get("size"), what, "size")
+    return Entry(f"{number:05d}", is_dir=False, size=size, mtime_ns=created(item, what), fields=fields)
 
 
 # -- GET Bucket (List Objects) -------------------------------------------------------------------
@@ -158,11 +159,13 @@ def object_entry(item: dict[str, Any], segment: str, ref: tuple[str, ...], what:
     if _ETAG in fields:
         fields[fields.index(_ETAG) + 1] = etag
     modified = item.get("modified")
-    born = created(item)
+    born = created(item, what)
     mtime = born
     if isinstance(modified, int) and not isinstance(modified, bool) and 0 <= modified < 2**33:
         mtime = modified * NS
-    size = size_or_zero(item.get("size"))
+    elif modified is not None:
+        raise BadResponse(f"{what} answered a `modified` that is not a time: {server_text(modified, 64)}")
+    size = sent_size(item.get("size"), what, "size")
     return Entry(
         segment,
         is_dir=False,

@@ -10,7 +10,7 @@ from xml.etree.ElementTree import Element, ParseError, fromstring
 from storfs.dates import parse_iso8601
 from storfs.entry import Entry, field_name, share, snake_case
 from storfs.errors import BadResponse
-from storfs.providers.common import MAX_SIZE
+from storfs.providers.common import sent_size, sent_time
 
 PROVIDER = "s3"
 
@@ -70,14 +70,15 @@ def _add(values: dict[str, str], name: str, value: str) -> None:
     values[name] = f"{values[name]},{value.strip()}" if name in values else value.strip()
 
 
-def mtime_ns(element: Element, tag: str) -> int:
-    """The time in element `tag` as integer nanoseconds (0 if it does not parse)."""
-    return parse_iso8601(text(element, tag)) or 0
+def mtime_ns(element: Element, tag: str, what: str) -> int:
+    """The time in element `tag` as integer nanoseconds (0 if there is none; BadResponse if it
+    is not a time)."""
+    return sent_time(text(element, tag) or None, parse_iso8601, what, tag)
 
 
 def size(element: Element, what: str) -> int:
     raw = text(element, "Size")
-    return int(raw) if raw.isdigit() and int(raw) <= MAX_SIZE else 0
+    return sent_size(int(raw) if raw.isascii() and raw.isdigit() else (raw or None), what, "Size")
 
 
 def required(element: Element, tag: str, what: str) -> str:
@@ -108,7 +109,9 @@ def buckets(body: bytes, what: str) -> BucketsPage:
         if region:
             regions[name] = region
         entries.append(
-            Entry(name, is_dir=True, mtime_ns=mtime_ns(bucket, "CreationDate"), fields=fields_of(bucket))
+            Entry(
+                name, is_dir=True, mtime_ns=mtime_ns(bucket, "CreationDate", what), fields=fields_of(bucket)
+            )
         )
     return BucketsPage(entries, regions, text(root, "ContinuationToken") or None)
 
@@ -144,7 +147,7 @@ def objects(body: bytes, prefix: str, what: str, dir_mtime: float = 0.0) -> Obje
             key[len(prefix) :],
             is_dir=False,
             size=size(item, what),
-            mtime_ns=mtime_ns(item, "LastModified"),
+            mtime_ns=mtime_ns(item, "LastModified", what),
             fields=fields_of(item),
             ref=(key,),
         )
@@ -225,7 +228,7 @@ def uploads(body: bytes, what: str) -> UploadsPage:
             Entry(
                 upload_id,
                 is_dir=True,
-                mtime_ns=mtime_ns(upload, "Initiated"),
+                mtime_ns=mtime_ns(upload, "Initiated", what),
                 fields=fields_of(upload),
                 ref=(key,),
             )
@@ -259,7 +262,7 @@ def parts(body: bytes, what: str) -> PartsPage:
                 f"{int(number):05d}",
                 is_dir=False,
                 size=size(part, what),
-                mtime_ns=mtime_ns(part, "LastModified"),
+                mtime_ns=mtime_ns(part, "LastModified", what),
                 fields=fields_of(part),
             )
         )
