@@ -256,10 +256,7 @@ class StorfsOperations(Operations):  # type: ignore[misc]
 
     @upcall
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
-        with self._lock:
-            content = self._files.get(fh)
-        if content is None:
-            raise OSError(errno.EBADF, "file handle is not open")
+        content = self._open_file(fh)
         if isinstance(content, RangeReader):
             return content.read(offset, size)
         return content[offset : offset + size]
@@ -267,10 +264,7 @@ class StorfsOperations(Operations):  # type: ignore[misc]
     @upcall
     def read_into(self, path: str, view: memoryview, offset: int, fh: int) -> int:
         """`read` into the reply buffer `view` (libfuse's): a blob's bytes are not copied on the way."""
-        with self._lock:
-            content = self._files.get(fh)
-        if content is None:
-            raise OSError(errno.EBADF, "file handle is not open")
+        content = self._open_file(fh)
         if isinstance(content, RangeReader):
             return content.read_into(offset, view)
         data = content[offset : offset + len(view)]
@@ -305,6 +299,14 @@ class StorfsOperations(Operations):  # type: ignore[misc]
         return self.control.owns(path)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _open_file(self, fh: int) -> RangeReader | bytes:
+        """What open file `fh` reads: a blob's reader, or a generated file's bytes."""
+        with self._lock:
+            content = self._files.get(fh)
+        if content is None:
+            raise OSError(errno.EBADF, "file handle is not open")
+        return content
 
     def _until(self) -> float:
         """The moment this call stops waiting for the network."""
