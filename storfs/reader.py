@@ -12,10 +12,10 @@ no streaming GET, chunks are read ahead instead.
 Memory per open file is bounded: at most `ahead + 2` chunks held or in flight, or a stream
 (which holds no bytes of its own) and the chunks a read still needs; all open files together
 start no read-ahead and no stream while `READ_AHEAD_BUDGET` bytes are held, a stream counting
-`STREAM_SHARE` of it (so at most 16 files stream at once). Every byte comes from the version that was
-listed (the provider sends If-Match and checks the ETag and length); once one answer says the
-object changed, every later read of that open file fails with EIO, so a reader never gets
-bytes of two versions.
+`STREAM_SHARE` of it (so at most 16 files stream at once). Every byte comes from the version
+that was listed (the provider sends If-Match and checks the ETag and length); once one answer
+says the object changed, every later read of that open file fails with EIO, so a reader never
+gets bytes of two versions.
 """
 
 from __future__ import annotations

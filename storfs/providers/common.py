@@ -34,6 +34,11 @@ def sent_size(value: Any, what: str, field: str) -> int:
     raise BadResponse(f"{what} answered a `{field}` that is not a size: {server_text(value, 64)}")
 
 
+def decimal(text: str) -> int | str:
+    """The number a decimal text writes, else the text itself (for `sent_size` to refuse)."""
+    return int(text) if text.isascii() and text.isdigit() else text
+
+
 def sent_time(value: Any, parse: Callable[[str], int | None], what: str, field: str) -> int:
     """The time a server sent in `field` as nanoseconds, 0 if it sent none; BadResponse if what it
     sent is not a time `parse` reads (a date made up instead would make `find -mtime` lie)."""

@@ -21,7 +21,7 @@ from storfs.entry import (
     unique_fields,
 )
 from storfs.errors import BadResponse
-from storfs.providers.common import sent_size, sent_time
+from storfs.providers.common import decimal, sent_size, sent_time
 from storfs.source import OnPart
 
 PROVIDER = "azure"
@@ -200,9 +200,9 @@ def _add_containers(elements: list[Element], entries: list[Entry], shapes_shared
                 if text is not None:
                     share(text)
         mtime = 0
-        for index in shape[0]:  # the first Last-Modified: a time, or the page is refused
-            mtime = sent_time(texts[index] or "", parse_http_date, WHAT, tags[index])
-            break
+        if shape[0]:  # the first Last-Modified: a time, or the page is refused
+            first = shape[0][0]
+            mtime = sent_time(texts[first] or "", parse_http_date, WHAT, tags[first])
         add(Container(name, True, 0, mtime, mtime, (*map(known_shared, texts, texts), shape)))
 
 
@@ -279,11 +279,6 @@ def _property_name(tag: str) -> str:
     if len(_PROPERTY_NAMES) < 1024:
         _PROPERTY_NAMES[tag] = name
     return name
-
-
-def _integer(text: str) -> int | str:
-    """The number a decimal text writes, else the text itself (for `sent_size` to refuse)."""
-    return int(text) if text.isascii() and text.isdigit() else text
 
 
 def _text(element: Element, what: str) -> str:
@@ -369,7 +364,7 @@ def _blob(element: Element, name: str, segment: str, container: str) -> Entry:
         elif tag == "Creation-Time":
             ctime = sent_time(value, parse_http_date, _BLOBS, tag)
         elif tag == "Content-Length":
-            size = sent_size(_integer(value), _BLOBS, tag)
+            size = sent_size(decimal(value), _BLOBS, tag)
         fields += (_PROPERTY_NAMES.get(tag) or _property_name(tag), share(value))
         keys.append(tag)
     metadata = element.find("Metadata")
@@ -398,7 +393,7 @@ def parse_uncommitted_blocks(body: bytes, what: str) -> list[Entry]:
     for index, block in enumerate(section.iter("Block") if section is not None else ()):
         block_id = (block.findtext("Name") or "").strip()
         size_text = (block.findtext("Size") or "").strip()
-        size = sent_size(_integer(size_text), what, "Size")
+        size = sent_size(decimal(size_text), what, "Size")
         fields = (_BLOCK_ID, block_id, _SIZE, size_text)
         entries.append(Entry(f"{index:05d}", is_dir=False, size=size, fields=fields))
     return entries

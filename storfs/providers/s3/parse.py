@@ -10,7 +10,7 @@ from xml.etree.ElementTree import Element, ParseError, fromstring
 from storfs.dates import parse_iso8601
 from storfs.entry import Entry, field_name, share, snake_case
 from storfs.errors import BadResponse
-from storfs.providers.common import sent_size, sent_time
+from storfs.providers.common import decimal, sent_size, sent_time
 
 PROVIDER = "s3"
 
@@ -78,7 +78,7 @@ def mtime_ns(element: Element, tag: str, what: str) -> int:
 
 def size(element: Element, what: str) -> int:
     raw = text(element, "Size")
-    return sent_size(int(raw) if raw.isascii() and raw.isdigit() else (raw or None), what, "Size")
+    return sent_size(decimal(raw) if raw else None, what, "Size")
 
 
 def required(element: Element, tag: str, what: str) -> str:
